@@ -1,0 +1,98 @@
+/* kernels/kernels.h — tensor element types, quant block formats and the
+ * table of compute kernels chosen once at start-up from CPU features.
+ *
+ * Foundation layer: no project dependencies.
+ *
+ * Type numbers are GGUF's tensor type ids (the on-disk values), so a GGUF
+ * tensor's type indexes kern_traits() directly.
+ *
+ * Kernel contract (the same for every ISA table):
+ *   - from_float[t](x, y, n): quantize n floats (n % block_size == 0) into
+ *     row y of type t. Used for activations on the fly: the SIMD versions
+ *     must give bit-identical blocks to the reference.
+ *   - to_float[t](x, y, n): dequantize n values of a row of type t.
+ *   - vec_dot[t](n, &s, w, a): s = dot(row w of type t, row a of type
+ *     kern_traits(t)->vec_dot_type), both n elements long. This is how
+ *     every matmul is computed: activations are first converted with
+ *     from_float[vec_dot_type] (as ggml does: Q8_0 for Q4_0/Q5_0/Q8_0/IQ4_NL,
+ *     Q8_1 for Q4_1/Q5_1, Q8_K for K-quants and IQ4_XS, F16 for F16,
+ *     BF16 for BF16, F32 for F32).
+ * The reference table (kern_table_ref) is the specification; SIMD tables
+ * are tested against it with stated tolerances (tests/test_kernels.c).
+ */
+#ifndef MOTE_KERNELS_H
+#define MOTE_KERNELS_H
+
+#include <assert.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- element types (GGUF tensor type ids) ---- */
+enum kern_type {
+    KERN_F32 = 0,
+    KERN_F16 = 1,
+    KERN_Q4_0 = 2,
+    KERN_Q4_1 = 3,
+    KERN_Q5_0 = 6,
+    KERN_Q5_1 = 7,
+    KERN_Q8_0 = 8,
+    KERN_Q8_1 = 9,
+    KERN_Q2_K = 10,
+    KERN_Q3_K = 11,
+    KERN_Q4_K = 12,
+    KERN_Q5_K = 13,
+    KERN_Q6_K = 14,
+    KERN_Q8_K = 15,
+    KERN_IQ4_NL = 20,
+    KERN_IQ4_XS = 23,
+    KERN_BF16 = 30,
+    KERN_TYPE_COUNT = 40 /* table size; ids >= this are unknown */
+};
+
+typedef struct kern_traits {
+    const char *name;      /* "Q4_0", as llama.cpp prints it */
+    int block_size;        /* elements per block (1 for F32/F16/BF16) */
+    size_t type_size;      /* bytes per block */
+    int vec_dot_type;      /* type activations are converted to for vec_dot */
+} kern_traits;
+
+/* Traits of type t, or NULL when t is not a type mote knows. A known type
+ * may still lack kernels in a table (check the function pointers). */
+const kern_traits *kern_type_traits(int t);
+
+/* Bytes of a row of n elements of type t; 0 if n is not a multiple of the
+ * block size or t is unknown. */
+size_t kern_row_size(int t, int64_t n);
+
+/* ---- scalar helpers shared by every table ---- */
+typedef uint16_t kern_f16;   /* IEEE half, bit pattern */
+typedef uint16_t kern_bf16;  /* bfloat16, bit pattern */
+float kern_f16_to_f32(kern_f16 h);
+kern_f16 kern_f32_to_f16(float f);     /* round to nearest even */
+float kern_bf16_to_f32(kern_bf16 h);
+kern_bf16 kern_f32_to_bf16(float f);   /* round to nearest even, NaN kept */
+
+/* ---- kernel tables ---- */
+typedef void (*kern_from_float_fn)(const float *x, void *y, int64_t n);
+typedef void (*kern_to_float_fn)(const void *x, float *y, int64_t n);
+typedef void (*kern_vec_dot_fn)(int n, float *s, const void *w, const void *a);
+
+typedef struct kern_table {
+    const char *name;                                  /* "ref", "avx2", ... */
+    kern_from_float_fn from_float[KERN_TYPE_COUNT];
+    kern_to_float_fn to_float[KERN_TYPE_COUNT];
+    kern_vec_dot_fn vec_dot[KERN_TYPE_COUNT];
+} kern_table;
+
+extern const kern_table kern_table_ref;
+
+/* The best table this CPU runs, or the one named by force ("ref", "avx2",
+ * "avx512", "neon"); NULL if force names a table that is not compiled in or
+ * that this CPU cannot run. Missing entries of a SIMD table are filled from
+ * the reference table, so every entry of the result is usable. */
+const kern_table *kern_select(const char *force);
+
+/* Space-separated names of the tables compiled into this binary. */
+const char *kern_compiled_names(void);
+
+#endif
