@@ -11,6 +11,7 @@
 # Knobs: STATIC=1|0  THREADS=openmp|pthread  TLS=auto|1|0  BEARSSL_DIR=path
 #        CROSS=prefix  EXTRA_CFLAGS=...  BUILD=dir
 
+.DEFAULT_GOAL := all
 CROSS   ?=
 CC      := $(CROSS)gcc
 STATIC  ?= 1
@@ -33,7 +34,7 @@ GITREV := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
 CFLAGS  := -std=c11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -pthread \
            -Isrc -Ithird_party_vendored_json -MMD -MP \
-           -DMOTE_VERSION='"$(VERSION)"' -DMOTE_GITREV='"$(GITREV)"' $(EXTRA_CFLAGS)
+           -DMOTE_VERSION='"$(VERSION)"' $(EXTRA_CFLAGS)
 LDFLAGS := -pthread $(EXTRA_LDFLAGS)
 LDLIBS  := -lm
 
@@ -58,8 +59,8 @@ else
   BEARSSL_LIBS   := -lbearssl
 endif
 ifeq ($(TLS),auto)
-  HAVE_BEARSSL := $(shell printf '\#include <bearssl.h>\nint main(void){return 0;}\n' | \
-      $(CC) $(BEARSSL_CFLAGS) -x c - -o /dev/null $(BEARSSL_LIBS) >/dev/null 2>&1 && echo 1 || echo 0)
+  HAVE_BEARSSL := $(shell echo 'int main(void){br_ssl_server_context c; (void)c; return 0;}' | \
+      $(CC) $(BEARSSL_CFLAGS) -include bearssl.h -x c - -o /dev/null $(BEARSSL_LIBS) >/dev/null 2>&1 && echo 1 || echo 0)
 else
   HAVE_BEARSSL := $(TLS)
 endif
@@ -87,17 +88,33 @@ TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 TEST_SH  := $(wildcard tests/test_*.sh)
 
+# Rebuild everything when the flags change (STATIC, THREADS, TLS, CROSS...).
+STAMP := $(BUILD)/flags.txt
+ifneq ($(file <$(STAMP)),$(CFLAGS) $(LDFLAGS) $(LDLIBS))
+  $(shell mkdir -p $(BUILD))
+  $(file >$(STAMP),$(CFLAGS) $(LDFLAGS) $(LDLIBS))
+endif
+
+# The git revision only reaches version.o, so a commit does not rebuild all.
+$(BUILD)/src/version.o: XFLAGS := -DMOTE_GITREV='"$(GITREV)"'
+GITSTAMP := $(BUILD)/gitrev.txt
+ifneq ($(file <$(GITSTAMP)),$(GITREV))
+  $(file >$(GITSTAMP),$(GITREV))
+endif
+$(BUILD)/src/version.o: $(GITSTAMP)
+
 # Per-ISA kernel flags: only these files are compiled for the ISA; they are
 # called only after the run-time CPU check picked their table.
 $(BUILD)/src/kernels/x86_avx2.o:   XFLAGS := -mavx2 -mfma -mf16c
 $(BUILD)/src/kernels/x86_avx512.o: XFLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx512bf16 -mavx2 -mfma -mf16c
 $(BUILD)/src/kernels/arm_dotprod.o: XFLAGS := -march=armv8.2-a+dotprod+fp16
 
-.PHONY: all clean test asan test-qemu fuzz bench tests
+.PHONY: all clean test asan test-qemu fuzz bench tests mote
 all: mote
 
+# ./mote is the last build made (host or CROSS); copied only when it differs.
 mote: $(BUILD)/mote
-	cp $< $@
+	@cmp -s $< $@ || cp $< $@
 
 $(BUILD)/mote: $(BUILD)/src/main.o $(BUILD)/libmote.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -106,7 +123,7 @@ $(BUILD)/libmote.a: $(LIB_OBJ)
 	@rm -f $@
 	$(CROSS)ar rcs $@ $^
 
-$(BUILD)/%.o: %.c
+$(BUILD)/%.o: %.c $(STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(XFLAGS) -c $< -o $@
 
