@@ -27,7 +27,7 @@ static int cmd_version(void)
 {
     char feat[256];
     version_features(feat, sizeof feat);
-    printf("mote %s (%s)\n%s\n", MOTE_VERSION, MOTE_GITREV, feat);
+    printf("mote %s (%s)\n%s\n", MOTE_VERSION, version_revision(), feat);
     return 0;
 }
 

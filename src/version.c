@@ -3,6 +3,15 @@
 
 #include <stdio.h>
 
+#ifndef MOTE_GITREV
+#define MOTE_GITREV "unknown"
+#endif
+
+const char *version_revision(void)
+{
+    return MOTE_GITREV;
+}
+
 void version_features(char *out, size_t cap)
 {
     const char *tls = MOTE_TLS ? "bearssl" : "no";

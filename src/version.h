@@ -12,9 +12,9 @@
 #ifndef MOTE_VERSION
 #define MOTE_VERSION "0.0.0"
 #endif
-#ifndef MOTE_GITREV
-#define MOTE_GITREV "unknown"
-#endif
+
+/* Git revision the binary was built from ("unknown" outside a checkout). */
+const char *version_revision(void);
 
 void version_features(char *out, size_t cap);
 
