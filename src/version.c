@@ -1,6 +1,8 @@
 /* version.c — see version.h. */
 #include "version.h"
 
+#include "kernels/kernels.h"
+
 #include <stdio.h>
 
 #ifndef MOTE_GITREV
@@ -20,12 +22,6 @@ void version_features(char *out, size_t cap)
 #else
     const char *threads = "pthread";
 #endif
-#if defined(MOTE_KERN_X86)
-    const char *kernels = "ref avx2 avx512";
-#elif defined(MOTE_KERN_ARM)
-    const char *kernels = "ref neon";
-#else
-    const char *kernels = "ref";
-#endif
+    const char *kernels = kern_compiled_names();
     snprintf(out, cap, "tls: %s  threads: %s  kernels: %s", tls, threads, kernels);
 }
