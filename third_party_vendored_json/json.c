@@ -630,3 +630,246 @@ int json_string_unescape(const char *js, const json_tok *toks, int i, char *out,
     out[o] = '\0';
     return (int)o;
 }
+
+/* ---- Writer -------------------------------------------------------------- */
+
+void json_writer_init(json_writer *w, char *buf, size_t cap)
+{
+    memset(w, 0, sizeof *w);
+    w->buf = buf;
+    w->cap = buf ? cap : 0;
+}
+
+int json_writer_error(const json_writer *w)
+{
+    return w->err;
+}
+
+int json_writer_finish(const json_writer *w)
+{
+    if (w->err) return w->err;
+    return w->depth == 0 && w->done ? 0 : JSON_ERR_INVALID;
+}
+
+static void w_fail(json_writer *w, int err)
+{
+    if (!w->err) w->err = err;
+}
+
+/* All or nothing: a chunk that does not fit is not written at all. */
+static void w_put(json_writer *w, const void *s, size_t n)
+{
+    if (w->err || n == 0) return;
+    if (n > w->cap - w->len) { w->err = JSON_ERR_NOMEM; return; }
+    memcpy(w->buf + w->len, s, n);
+    w->len += n;
+}
+
+static void w_putc(json_writer *w, char c)
+{
+    w_put(w, &c, 1);
+}
+
+/* Before any value: the comma in arrays, the key check in objects, the
+ * single-value rule at the top level. Returns 0 if the value may follow. */
+static int w_value(json_writer *w)
+{
+    if (w->err) return -1;
+    if (w->depth == 0) {
+        if (w->done) { w->err = JSON_ERR_INVALID; return -1; }
+        return 0;
+    }
+    unsigned char *st = &w->st[w->depth - 1];
+    if (*st & JSON_WST_OBJ) {
+        if (!(*st & JSON_WST_KEYED)) { w->err = JSON_ERR_INVALID; return -1; }
+        *st &= (unsigned char)~JSON_WST_KEYED;
+        return 0;
+    }
+    if (*st & JSON_WST_MORE) w_putc(w, ',');
+    *st |= JSON_WST_MORE;
+    return w->err ? -1 : 0;
+}
+
+/* After a scalar or a closed container. */
+static void w_after(json_writer *w)
+{
+    if (w->depth == 0) w->done = 1;
+}
+
+static void w_escaped(json_writer *w, const char *str, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0, run = 0;
+    w_putc(w, '"');
+    while (i < n && !w->err) {
+        unsigned c = s[i];
+        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) { i++; continue; }
+        if (c >= 0x80) {
+            size_t used;
+            int r = u8_check(s + i, n - i, &used);
+            if (r == U8_OK) { i += used; continue; }
+            w_put(w, s + run, i - run);
+            w_put(w, "\xef\xbf\xbd", 3);            /* U+FFFD */
+            i += used ? used : 1;
+            run = i;
+            continue;
+        }
+        w_put(w, s + run, i - run);
+        char e[6] = { '\\', 0, '0', '0', 0, 0 };
+        size_t m = 2;
+        switch (c) {
+        case '"': e[1] = '"'; break;
+        case '\\': e[1] = '\\'; break;
+        case '\n': e[1] = 'n'; break;
+        case '\r': e[1] = 'r'; break;
+        case '\t': e[1] = 't'; break;
+        case '\b': e[1] = 'b'; break;
+        case '\f': e[1] = 'f'; break;
+        default:
+            e[1] = 'u';
+            e[4] = hex[c >> 4];
+            e[5] = hex[c & 15];
+            m = 6;
+        }
+        w_put(w, e, m);
+        i++;
+        run = i;
+    }
+    w_put(w, s + run, i - run);
+    w_putc(w, '"');
+}
+
+static void w_begin(json_writer *w, int obj)
+{
+    if (w_value(w) < 0) return;
+    if (w->depth >= JSON_WRITER_DEPTH) { w_fail(w, JSON_ERR_DEPTH); return; }
+    w_putc(w, obj ? '{' : '[');
+    if (w->err) return;
+    w->st[w->depth++] = obj ? JSON_WST_OBJ : 0;
+}
+
+static void w_end(json_writer *w, int obj)
+{
+    if (w->err) return;
+    if (w->depth == 0) { w->err = JSON_ERR_INVALID; return; }
+    unsigned char st = w->st[w->depth - 1];
+    if (!(st & JSON_WST_OBJ) != !obj || (st & JSON_WST_KEYED)) { w->err = JSON_ERR_INVALID; return; }
+    w_putc(w, obj ? '}' : ']');
+    if (w->err) return;
+    w->depth--;
+    w_after(w);
+}
+
+void json_write_obj_begin(json_writer *w) { w_begin(w, 1); }
+void json_write_obj_end(json_writer *w) { w_end(w, 1); }
+void json_write_arr_begin(json_writer *w) { w_begin(w, 0); }
+void json_write_arr_end(json_writer *w) { w_end(w, 0); }
+
+void json_write_keyn(json_writer *w, const char *key, size_t n)
+{
+    if (w->err) return;
+    if (w->depth == 0) { w->err = JSON_ERR_INVALID; return; }
+    unsigned char *st = &w->st[w->depth - 1];
+    if (!(*st & JSON_WST_OBJ) || (*st & JSON_WST_KEYED)) { w->err = JSON_ERR_INVALID; return; }
+    if (*st & JSON_WST_MORE) w_putc(w, ',');
+    w_escaped(w, key, n);
+    w_putc(w, ':');
+    *st |= JSON_WST_MORE | JSON_WST_KEYED;
+}
+
+void json_write_key(json_writer *w, const char *key)
+{
+    json_write_keyn(w, key, strlen(key));
+}
+
+void json_write_strn(json_writer *w, const char *s, size_t n)
+{
+    if (w_value(w) < 0) return;
+    w_escaped(w, s, n);
+    w_after(w);
+}
+
+void json_write_str(json_writer *w, const char *s)
+{
+    if (!s) json_write_null(w);
+    else json_write_strn(w, s, strlen(s));
+}
+
+void json_write_raw(json_writer *w, const char *json, size_t n)
+{
+    if (w_value(w) < 0) return;
+    w_put(w, json, n);
+    w_after(w);
+}
+
+void json_write_tok(json_writer *w, const char *js, const json_tok *toks, int i)
+{
+    if (i < 0) { w_fail(w, JSON_ERR_INVALID); return; }
+    const json_tok *t = &toks[i];
+    if (t->type == JSON_STRING)
+        json_write_raw(w, js + t->start - 1, (size_t)(t->end - t->start) + 2);
+    else
+        json_write_raw(w, js + t->start, (size_t)(t->end - t->start));
+}
+
+void json_write_int(json_writer *w, long long v)
+{
+    char b[24];
+    int n = snprintf(b, sizeof b, "%lld", v);
+    json_write_raw(w, b, (size_t)n);
+}
+
+void json_write_uint(json_writer *w, unsigned long long v)
+{
+    char b[24];
+    int n = snprintf(b, sizeof b, "%llu", v);
+    json_write_raw(w, b, (size_t)n);
+}
+
+/* printf may use the locale's decimal separator: make it '.'. %g never
+ * prints grouping characters, so any byte outside the JSON number
+ * alphabet is the separator. */
+static void num_fix_locale(char *b)
+{
+    for (; *b; b++)
+        if (!IS_DIGIT(*b) && *b != '-' && *b != '+' && *b != 'e' && *b != 'E') *b = '.';
+}
+
+void json_write_double(json_writer *w, double v)
+{
+    char b[40];
+    if (!isfinite(v)) { json_write_null(w); return; }
+    /* The shortest of %.15g/%.16g/%.17g that reads back exactly; %.17g
+     * always does. (Fewer digits need no extra try: %.15g drops trailing
+     * zeros.) */
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(b, sizeof b, "%.*g", prec, v);
+        if (prec == 17 || strtod(b, NULL) == v) break;
+    }
+    num_fix_locale(b);
+    json_write_raw(w, b, strlen(b));
+}
+
+void json_write_float(json_writer *w, float v)
+{
+    char b[40];
+    if (!isfinite(v)) { json_write_null(w); return; }
+    for (int prec = 6; prec <= 9; prec++) {
+        snprintf(b, sizeof b, "%.*g", prec, (double)v);
+        if (prec == 9 || strtof(b, NULL) == v) break;
+    }
+    num_fix_locale(b);
+    json_write_raw(w, b, strlen(b));
+}
+
+void json_write_bool(json_writer *w, int v)
+{
+    if (v) json_write_raw(w, "true", 4);
+    else json_write_raw(w, "false", 5);
+}
+
+void json_write_null(json_writer *w)
+{
+    json_write_raw(w, "null", 4);
+}

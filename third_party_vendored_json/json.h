@@ -234,6 +234,7 @@ typedef struct json_writer {
     size_t len;       /* bytes written so far, always <= cap */
     int err;          /* sticky: 0 or the first negative json_err */
     int depth;        /* open containers */
+    int done;         /* the top-level value is complete */
     unsigned char st[JSON_WRITER_DEPTH];  /* per open container: JSON_WST_* bits */
 } json_writer;
 
@@ -245,10 +246,11 @@ typedef struct json_writer {
 void json_writer_init(json_writer *w, char *buf, size_t cap);
 
 /* 0 while all is well, else the sticky JSON_ERR_NOMEM / _INVALID / _DEPTH.
- * A complete document also needs w->depth == 0 (json_writer_finish checks
- * both). */
+ * json_writer_finish() also checks that exactly one complete top-level value
+ * was written (JSON_ERR_INVALID otherwise). A second top-level value is a
+ * misuse; to build several documents, init a writer per document. */
 int json_writer_error(const json_writer *w);
-int json_writer_finish(const json_writer *w);  /* error, or INVALID if containers open */
+int json_writer_finish(const json_writer *w);
 
 void json_write_obj_begin(json_writer *w);
 void json_write_obj_end(json_writer *w);
@@ -267,6 +269,9 @@ void json_write_null(json_writer *w);
 /* A value already encoded as JSON (e.g. a subtree of a parsed input:
  * js + t[i].start, t[i].end - t[i].start for non-strings). Not validated. */
 void json_write_raw(json_writer *w, const char *json, size_t n);
+/* Token i of a parsed document (js, toks) with its whole subtree, verbatim
+ * (strings keep their escapes). i < 0 is a misuse (JSON_ERR_INVALID). */
+void json_write_tok(json_writer *w, const char *js, const json_tok *toks, int i);
 
 #ifdef __cplusplus
 }
