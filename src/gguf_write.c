@@ -393,7 +393,8 @@ int gguf_writer_finish(gguf_writer *w, uint8_t **out, size_t *len)
         info += 8 + w->tensors[i].name_len + 4 + 8 * (size_t)w->tensors[i].n_dims + 4 + 8;
         data += align_up(w->tensors[i].nbytes, a);
     }
-    size_t data_start = align_up(24 + w->kv_len + info, a);
+    /* No data section without tensors: no padding either (as llama.cpp). */
+    size_t data_start = w->n_tensors ? align_up(24 + w->kv_len + info, a) : 24 + w->kv_len;
     size_t total = data_start + data;
 
     size_t balign = a < 64 ? 64 : a > 4096 ? 4096 : a;

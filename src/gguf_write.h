@@ -29,7 +29,10 @@
  * produces files that gguf_open accepts.
  *
  * Output: GGUF v3, keys and tensors in the order added; tensor data aligned
- * to general.alignment if it was added (as u32, a power of two), else 32.
+ * to general.alignment if it was added (as u32, a power of two), else 32,
+ * each tensor padded to the alignment; no padding when there are no tensors.
+ * This is llama.cpp's layout: rewriting one of its files with add_kv and
+ * add_tensor reproduces it byte for byte.
  */
 #ifndef MOTE_GGUF_WRITE_H
 #define MOTE_GGUF_WRITE_H
