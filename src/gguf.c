@@ -440,10 +440,14 @@ static int parse_tensors(gguf_file *g, cursor *c)
     for (uint64_t i = 0; i < g->n_tensors; i++) {
         gguf_tensor *t = &g->tensors[i];
         uint64_t room = g->size - g->data_offset;
+        uint64_t at;
+        if (__builtin_add_overflow(g->data_offset, t->offset, &at))
+            return fail(g, GGUF_ERR_FORMAT, "tensor '%.*s': data offset %llu (from the data section at %llu) "
+                        "beyond end of file (%zu bytes)", SHOW(t->name), (unsigned long long)t->offset,
+                        (unsigned long long)g->data_offset, g->size);
         if (t->offset > room || t->nbytes > room - t->offset)
             return fail(g, GGUF_ERR_FORMAT, "tensor '%.*s': data [offset %llu, %llu bytes) beyond end of file "
-                        "(%zu bytes)", SHOW(t->name), (unsigned long long)(g->data_offset + t->offset),
-                        (unsigned long long)t->nbytes, g->size);
+                        "(%zu bytes)", SHOW(t->name), (unsigned long long)at, (unsigned long long)t->nbytes, g->size);
         t->data = g->base + g->data_offset + t->offset;
     }
     return 0;
@@ -669,8 +673,8 @@ float gguf_arr_f32(const gguf_kv *kv, uint64_t i)
 
 int64_t gguf_arr_int(const gguf_kv *kv, uint64_t i)
 {
-    int t = kv->v.arr.type;
     if (kv->type != GGUF_VT_ARRAY || i >= kv->v.arr.n) return 0;
+    int t = kv->v.arr.type;
     if (!vtype_is_signed(t) && !vtype_is_unsigned(t) && t != GGUF_VT_BOOL) return 0;
     gguf_kv tmp;
     scalar_decode(t, kv->v.arr.data + i * vtype_size(t), &tmp);

@@ -24,6 +24,9 @@
  *     const gguf_tensor *t = gguf_find_tensor(&g, "token_embd.weight");
  *     gguf_close(&g);
  *
+ * The mapping is MAP_PRIVATE and read-only; like any mmap, it assumes the
+ * file is not truncated while open (reading a truncated page is SIGBUS).
+ *
  * Thread safety: after a successful open, every function except gguf_close
  * only reads *g and may be called from several threads.
  */
