@@ -95,4 +95,16 @@ const kern_table *kern_select(const char *force);
 /* Space-separated names of the tables compiled into this binary. */
 const char *kern_compiled_names(void);
 
+/* ---- weight quantization (`mote quantize`) ----
+ * Quantize n floats (n a whole number of blocks) into one row of weights of
+ * type t the way llama.cpp's llama-quantize does without an importance
+ * matrix: byte-identical output for every type here (checked against
+ * llama-quantize's files in tests/test_kernels.c). The same as
+ * kern_table_ref.from_float[t] except for Q8_0 / Q8_1, whose weight path
+ * uses ggml's scalar rounding (scale 1/d, round half away from zero) where
+ * activations use its x86 SIMD rounding (127/amax, half to even).
+ * Returns 0, or -1 if t has no quantizer or n is not a whole number of
+ * blocks. Thread-safe, no allocation. */
+int kern_quantize_row(int t, const float *x, void *y, int64_t n);
+
 #endif

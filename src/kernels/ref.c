@@ -39,9 +39,11 @@
  * sums, so they differ from this order by rounding only (tests state the
  * tolerance). F32/F16/BF16 dots accumulate products in double here.
  *
- * Weight quantization (from_float of the weight types, used by `mote
- * quantize`) follows llama.cpp's reference quantizers: same scale choice and
- * rounding, so quality is comparable.
+ * Weight quantization (from_float of the weight types; kern_quantize_row
+ * for `mote quantize`) follows llama.cpp's quantizers without an importance
+ * matrix: the same searches in the same float operation order, so the output
+ * is byte-identical to llama-quantize's (tests/test_kernels.c requantizes
+ * the shared F32 models and compares with llama.cpp's quantized files).
  */
 #include "kernels/kernels.h"
 #include "kernels/quant.h"
@@ -520,6 +522,806 @@ static void q8_1_vec_dot(int n, float *s, const void *vw, const void *va)
     *s = sumf;
 }
 
+/* ================================================ activation format Q8_K */
+
+/* ggml's x86 build uses its scalar routine here (see the top of the file).
+ * A zero block gets d = 0 and zero quants and sums. */
+static void q8_k_from_float(const float *x, void *vy, int64_t n)
+{
+    blk_q8_k *y = vy;
+    for (int64_t i = 0; i < n / QK_K; i++, x += QK_K) {
+        float amax, max = block_absmax(x, QK_K, &amax);
+        if (!(amax > 0)) {
+            memset(&y[i], 0, sizeof y[i]);
+            continue;
+        }
+        float iscale = -127.f / max;
+        for (int j = 0; j < QK_K; j++) {
+            int v = clamp_i8(round_ne(iscale * x[j]));
+            y[i].qs[j] = (int8_t)(v > 127 ? 127 : v);
+        }
+        for (int g = 0; g < QK_K / 16; g++) {
+            int s = 0;
+            for (int j = 0; j < 16; j++) s += y[i].qs[16 * g + j];
+            y[i].bsums[g] = (int16_t)s;
+        }
+        y[i].d = 1 / iscale;
+    }
+}
+
+static void q8_k_to_float(const void *vx, float *y, int64_t n)
+{
+    const blk_q8_k *x = vx;
+    for (int64_t i = 0; i < n / QK_K; i++, y += QK_K)
+        for (int j = 0; j < QK_K; j++) y[j] = x[i].d * x[i].qs[j];
+}
+
+static void q8_k_vec_dot(int n, float *s, const void *vw, const void *va)
+{
+    const blk_q8_k *w = vw, *a = va;
+    float sumf = 0;
+    for (int i = 0; i < n / QK_K; i++) {
+        int isum = 0;
+        for (int j = 0; j < QK_K; j++) isum += w[i].qs[j] * a[i].qs[j];
+        sumf += (float)isum * (w[i].d * a[i].d);
+    }
+    *s = sumf;
+}
+
+/* ========================================================= K-quants
+ *
+ * Element e of a 256-element super-block, as stored (ggml's layouts):
+ *   Q2_K/Q3_K: e = 128h + 32s + l (h < 2, s < 4, l < 32): 2 low bits at
+ *     qs[32h + l] >> 2s; group of 16 (scale index) g = e / 16.
+ *     Q3_K's third bit: bit (e / 32) of hmask[e % 32], clear means -4.
+ *   Q4_K/Q5_K: e = 64g + 32u + l: nibble u of qs[32g + l]; sub-block of 32
+ *     j = e / 32 with a 6-bit scale and min (k4 packing below);
+ *     Q5_K's fifth bit: bit (e / 32) of qh[l].
+ *   Q6_K: e = 128h + 32k + l: low 4 bits = nibble (k >> 1) of
+ *     ql[64h + 32(k & 1) + l], high 2 bits = (qh[32h + l] >> 2k) & 3;
+ *     int8 scale of group e / 16.
+ *   IQ4_XS: e = 32j + 16u + l: nibble u of qs[16j + l] indexes
+ *     kern_iq4nl_values; 6-bit scale of sub-block j (minus 32).
+ */
+
+/* 6-bit scale and min j of Q4_K/Q5_K from their 12-byte packing. */
+static inline void k4_scale_min(int j, const uint8_t *q, int *sc, int *m)
+{
+    if (j < 4) {
+        *sc = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *sc = (q[j + 4] & 0xf) | (q[j - 4] >> 6) << 4;
+        *m = (q[j + 4] >> 4) | (q[j] >> 6) << 4;
+    }
+}
+
+/* 6-bit scale j (0..15, not yet minus 32) of Q3_K. */
+static inline int k3_scale(int j, const uint8_t *q)
+{
+    int lo = j < 8 ? q[j] & 0xf : q[j - 8] >> 4;
+    return lo | ((q[8 + j % 4] >> (2 * (j / 4))) & 3) << 4;
+}
+
+static inline int q2k_quant(const blk_q2_k *b, int e)
+{
+    return (b->qs[32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3;
+}
+
+static inline int q3k_quant(const blk_q3_k *b, int e)
+{
+    int lo = (b->qs[32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3;
+    return lo - ((b->hmask[e % 32] >> (e / 32)) & 1 ? 0 : 4);
+}
+
+static inline int q4k_quant(const blk_q4_k *b, int e)
+{
+    return (b->qs[32 * (e / 64) + e % 32] >> (4 * ((e / 32) & 1))) & 0xf;
+}
+
+static inline int q5k_quant(const blk_q5_k *b, int e)
+{
+    int lo = (b->qs[32 * (e / 64) + e % 32] >> (4 * ((e / 32) & 1))) & 0xf;
+    return lo | ((b->qh[e % 32] >> (e / 32)) & 1) << 4;
+}
+
+static inline int q6k_quant(const blk_q6_k *b, int e)
+{
+    int h = e / 128, k = (e % 128) / 32, l = e % 32;
+    int lo = (b->ql[64 * h + 32 * (k & 1) + l] >> (4 * (k >> 1))) & 0xf;
+    return (lo | ((b->qh[32 * h + l] >> (2 * k)) & 3) << 4) - 32;
+}
+
+static inline int iq4xs_scale(const blk_iq4_xs *b, int j)
+{
+    uint16_t h;
+    memcpy(&h, &b->scales_h, 2);
+    return (((b->scales_l[j / 2] >> (4 * (j % 2))) & 0xf) | ((h >> (2 * j)) & 3) << 4) - 32;
+}
+
+static inline int iq4_value(const uint8_t *qs16, int e)  /* e < 32 */
+{
+    return kern_iq4nl_values[(qs16[e % 16] >> (4 * (e / 16))) & 0xf];
+}
+
+/* ---- to_float: value = scale * quant (- min), in ggml's operation order */
+
+static void q2_k_to_float(const void *vx, float *y, int64_t n)
+{
+    const blk_q2_k *x = vx;
+    for (int64_t i = 0; i < n / QK_K; i++, y += QK_K) {
+        float d = f16f(x[i].d), dmin = f16f(x[i].dmin);
+        for (int e = 0; e < QK_K; e++) {
+            int sc = x[i].scales[e / 16];
+            float dl = d * (sc & 0xf), ml = dmin * (sc >> 4);
+            y[e] = dl * q2k_quant(&x[i], e) - ml;
+        }
+    }
+}
+
+static void q3_k_to_float(const void *vx, float *y, int64_t n)
+{
+    const blk_q3_k *x = vx;
+    for (int64_t i = 0; i < n / QK_K; i++, y += QK_K) {
+        float d = f16f(x[i].d);
+        for (int e = 0; e < QK_K; e++) {
+            float dl = d * (k3_scale(e / 16, x[i].scales) - 32);
+            y[e] = dl * q3k_quant(&x[i], e);
+        }
+    }
+}
+
+static void q4_k_to_float(const void *vx, float *y, int64_t n)
+{
+    const blk_q4_k *x = vx;
+    for (int64_t i = 0; i < n / QK_K; i++, y += QK_K) {
+        float d = f16f(x[i].d), dmin = f16f(x[i].dmin);
+        for (int j = 0; j < QK_K / 32; j++) {
+            int sc, m;
+            k4_scale_min(j, x[i].scales, &sc, &m);
+            float dl = d * sc, ml = dmin * m;
+            for (int l = 0; l < 32; l++) y[32 * j + l] = dl * q4k_quant(&x[i], 32 * j + l) - ml;
+        }
+    }
+}
+
+static void q5_k_to_float(const void *vx, float *y, int64_t n)
+{
+    const blk_q5_k *x = vx;
+    for (int64_t i = 0; i < n / QK_K; i++, y += QK_K) {
+        float d = f16f(x[i].d), dmin = f16f(x[i].dmin);
+        for (int j = 0; j < QK_K / 32; j++) {
+            int sc, m;
+            k4_scale_min(j, x[i].scales, &sc, &m);
+            float dl = d * sc, ml = dmin * m;
+            for (int l = 0; l < 32; l++) y[32 * j + l] = dl * q5k_quant(&x[i], 32 * j + l) - ml;
+        }
+    }
+}
+
+static void q6_k_to_float(const void *vx, float *y, int64_t n)
+{
+    const blk_q6_k *x = vx;
+    for (int64_t i = 0; i < n / QK_K; i++, y += QK_K) {
+        float d = f16f(x[i].d);
+        for (int e = 0; e < QK_K; e++) y[e] = d * x[i].scales[e / 16] * q6k_quant(&x[i], e);
+    }
+}
+
+static void iq4_nl_to_float(const void *vx, float *y, int64_t n)
+{
+    const blk_iq4_nl *x = vx;
+    for (int64_t i = 0; i < n / QK_32; i++, y += QK_32) {
+        float d = f16f(x[i].d);
+        for (int e = 0; e < 32; e++) y[e] = d * iq4_value(x[i].qs, e);
+    }
+}
+
+static void iq4_xs_to_float(const void *vx, float *y, int64_t n)
+{
+    const blk_iq4_xs *x = vx;
+    for (int64_t i = 0; i < n / QK_K; i++, y += QK_K) {
+        float d = f16f(x[i].d);
+        for (int j = 0; j < QK_K / 32; j++) {
+            float dl = d * iq4xs_scale(&x[i], j);
+            for (int e = 0; e < 32; e++) y[32 * j + e] = dl * iq4_value(x[i].qs + 16 * j, e);
+        }
+    }
+}
+
+/* ---- vec_dot against Q8_K (Q8_0 for IQ4_NL): integer sums per super-block
+ * (scale * dot of each group, min * group sums from bsums), then
+ * sumf += d_w * d_a * isum - dmin_w * d_a * msum. */
+
+static void q2_k_vec_dot(int n, float *s, const void *vw, const void *va)
+{
+    const blk_q2_k *w = vw;
+    const blk_q8_k *a = va;
+    float sumf = 0;
+    for (int i = 0; i < n / QK_K; i++) {
+        int isum = 0, msum = 0;
+        for (int g = 0; g < 16; g++) {
+            int gs = 0;
+            for (int e = 16 * g; e < 16 * g + 16; e++) gs += q2k_quant(&w[i], e) * a[i].qs[e];
+            isum += (w[i].scales[g] & 0xf) * gs;
+            msum += (w[i].scales[g] >> 4) * a[i].bsums[g];
+        }
+        sumf += (f16f(w[i].d) * a[i].d) * (float)isum - (f16f(w[i].dmin) * a[i].d) * (float)msum;
+    }
+    *s = sumf;
+}
+
+static void q3_k_vec_dot(int n, float *s, const void *vw, const void *va)
+{
+    const blk_q3_k *w = vw;
+    const blk_q8_k *a = va;
+    float sumf = 0;
+    for (int i = 0; i < n / QK_K; i++) {
+        int isum = 0;
+        for (int g = 0; g < 16; g++) {
+            int gs = 0;
+            for (int e = 16 * g; e < 16 * g + 16; e++) gs += q3k_quant(&w[i], e) * a[i].qs[e];
+            isum += (k3_scale(g, w[i].scales) - 32) * gs;
+        }
+        sumf += (f16f(w[i].d) * a[i].d) * (float)isum;
+    }
+    *s = sumf;
+}
+
+static void q4_k_vec_dot(int n, float *s, const void *vw, const void *va)
+{
+    const blk_q4_k *w = vw;
+    const blk_q8_k *a = va;
+    float sumf = 0;
+    for (int i = 0; i < n / QK_K; i++) {
+        int isum = 0, msum = 0;
+        for (int j = 0; j < 8; j++) {
+            int sc, m, gs = 0;
+            k4_scale_min(j, w[i].scales, &sc, &m);
+            for (int e = 32 * j; e < 32 * j + 32; e++) gs += q4k_quant(&w[i], e) * a[i].qs[e];
+            isum += sc * gs;
+            msum += m * (a[i].bsums[2 * j] + a[i].bsums[2 * j + 1]);
+        }
+        sumf += (f16f(w[i].d) * a[i].d) * (float)isum - (f16f(w[i].dmin) * a[i].d) * (float)msum;
+    }
+    *s = sumf;
+}
+
+static void q5_k_vec_dot(int n, float *s, const void *vw, const void *va)
+{
+    const blk_q5_k *w = vw;
+    const blk_q8_k *a = va;
+    float sumf = 0;
+    for (int i = 0; i < n / QK_K; i++) {
+        int isum = 0, msum = 0;
+        for (int j = 0; j < 8; j++) {
+            int sc, m, gs = 0;
+            k4_scale_min(j, w[i].scales, &sc, &m);
+            for (int e = 32 * j; e < 32 * j + 32; e++) gs += q5k_quant(&w[i], e) * a[i].qs[e];
+            isum += sc * gs;
+            msum += m * (a[i].bsums[2 * j] + a[i].bsums[2 * j + 1]);
+        }
+        sumf += (f16f(w[i].d) * a[i].d) * (float)isum - (f16f(w[i].dmin) * a[i].d) * (float)msum;
+    }
+    *s = sumf;
+}
+
+static void q6_k_vec_dot(int n, float *s, const void *vw, const void *va)
+{
+    const blk_q6_k *w = vw;
+    const blk_q8_k *a = va;
+    float sumf = 0;
+    for (int i = 0; i < n / QK_K; i++) {
+        int isum = 0;
+        for (int g = 0; g < 16; g++) {
+            int gs = 0;
+            for (int e = 16 * g; e < 16 * g + 16; e++) gs += q6k_quant(&w[i], e) * a[i].qs[e];
+            isum += w[i].scales[g] * gs;
+        }
+        sumf += (f16f(w[i].d) * a[i].d) * (float)isum;
+    }
+    *s = sumf;
+}
+
+static void iq4_nl_vec_dot(int n, float *s, const void *vw, const void *va)
+{
+    const blk_iq4_nl *w = vw;
+    const blk_q8_0 *a = va;
+    float sumf = 0;
+    for (int i = 0; i < n / QK_32; i++) {
+        int isum = 0;
+        for (int e = 0; e < 32; e++) isum += iq4_value(w[i].qs, e) * a[i].qs[e];
+        sumf += (float)isum * (f16f(w[i].d) * f16f(a[i].d));
+    }
+    *s = sumf;
+}
+
+static void iq4_xs_vec_dot(int n, float *s, const void *vw, const void *va)
+{
+    const blk_iq4_xs *w = vw;
+    const blk_q8_k *a = va;
+    float sumf = 0;
+    for (int i = 0; i < n / QK_K; i++) {
+        int isum = 0;
+        for (int j = 0; j < 8; j++) {
+            int gs = 0;
+            for (int e = 0; e < 32; e++) gs += iq4_value(w[i].qs + 16 * j, e) * a[i].qs[32 * j + e];
+            isum += iq4xs_scale(&w[i], j) * gs;
+        }
+        sumf += (f16f(w[i].d) * a[i].d) * (float)isum;
+    }
+    *s = sumf;
+}
+
+/* ---- quantizers (from_float of the weight types), llama.cpp's method
+ * without an importance matrix: the same searches in the same float
+ * operation order, so `mote quantize` matches llama-quantize. */
+
+/* round-half-even of v, saturated to +-4194303 (NaN gives some value in
+ * range): the quantizers clamp the result anyway. */
+static inline int nearest_sat(float v)
+{
+    if (v > 4194303.f) return 4194303;
+    if (v < -4194303.f) return -4194303;
+    return round_ne(v);
+}
+
+static inline int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+#define GROUP_MAX_EPS 1e-15f
+
+/* Affine fit x ~ scale * L - the_min, L in [0, nmax], minimizing the
+ * weighted error over a small grid of scale candidates (ggml's
+ * make_qkx2_quants). Returns scale; writes L and *the_min (>= 0). */
+static float fit_affine(int n, int nmax, const float *x, const float *w, uint8_t *L,
+                        float *the_min, uint8_t *Laux, float rmin, float rdelta, int nstep, int use_mad)
+{
+    float min = x[0], max = x[0], sum_w = w[0], sum_x = sum_w * x[0];
+    for (int i = 1; i < n; i++) {
+        if (x[i] < min) min = x[i];
+        if (x[i] > max) max = x[i];
+        sum_w += w[i];
+        sum_x += w[i] * x[i];
+    }
+    if (min > 0) min = 0;
+    if (max == min) {
+        memset(L, 0, (size_t)n);
+        *the_min = -min;
+        return 0.f;
+    }
+    float iscale = nmax / (max - min), scale = 1 / iscale, best_error = 0;
+    for (int i = 0; i < n; i++) {
+        L[i] = (uint8_t)clampi(nearest_sat(iscale * (x[i] - min)), 0, nmax);
+        float diff = scale * L[i] + min - x[i];
+        diff = use_mad ? fabsf(diff) : diff * diff;
+        best_error += w[i] * diff;
+    }
+    for (int is = 0; is <= nstep; is++) {
+        iscale = (rmin + rdelta * is + nmax) / (max - min);
+        float sum_l = 0, sum_l2 = 0, sum_xl = 0;
+        for (int i = 0; i < n; i++) {
+            int l = clampi(nearest_sat(iscale * (x[i] - min)), 0, nmax);
+            Laux[i] = (uint8_t)l;
+            sum_l += w[i] * l;
+            sum_l2 += w[i] * l * l;
+            sum_xl += w[i] * l * x[i];
+        }
+        float D = sum_w * sum_l2 - sum_l * sum_l;
+        if (D > 0) {
+            float this_scale = (sum_w * sum_xl - sum_x * sum_l) / D;
+            float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D;
+            if (this_min > 0) {
+                this_min = 0;
+                this_scale = sum_xl / sum_l2;
+            }
+            float cur_error = 0;
+            for (int i = 0; i < n; i++) {
+                float diff = this_scale * Laux[i] + this_min - x[i];
+                diff = use_mad ? fabsf(diff) : diff * diff;
+                cur_error += w[i] * diff;
+            }
+            if (cur_error < best_error) {
+                memcpy(L, Laux, (size_t)n);
+                best_error = cur_error;
+                scale = this_scale;
+                min = this_min;
+            }
+        }
+    }
+    *the_min = -min;
+    return scale;
+}
+
+/* Symmetric fit x ~ scale * (L - nmax), L - nmax in [-nmax, nmax-1],
+ * weights x^2, best of 19 scale candidates (ggml's make_qx_quants with
+ * rmse_type 1). Returns scale (may be negative). */
+static float fit_symmetric(int n, int nmax, const float *x, int8_t *L)
+{
+    float amax, max = block_absmax(x, n, &amax);
+    if (amax < GROUP_MAX_EPS) {
+        memset(L, 0, (size_t)n);
+        return 0.f;
+    }
+    float iscale = -nmax / max, sumlx = 0, suml2 = 0;
+    for (int i = 0; i < n; i++) {
+        int l = clampi(nearest_sat(iscale * x[i]), -nmax, nmax - 1);
+        L[i] = (int8_t)(l + nmax);
+        float w = x[i] * x[i];
+        sumlx += w * x[i] * l;
+        suml2 += w * l * l;
+    }
+    float scale = suml2 ? sumlx / suml2 : 0.0f, best = scale * sumlx;
+    for (int is = -9; is <= 9; is++) {
+        if (is == 0) continue;
+        iscale = -(nmax + 0.1f * is) / max;
+        sumlx = suml2 = 0;
+        for (int i = 0; i < n; i++) {
+            int l = clampi(nearest_sat(iscale * x[i]), -nmax, nmax - 1);
+            float w = x[i] * x[i];
+            sumlx += w * x[i] * l;
+            suml2 += w * l * l;
+        }
+        if (suml2 > 0 && sumlx * sumlx > best * suml2) {
+            for (int i = 0; i < n; i++)
+                L[i] = (int8_t)(nmax + clampi(nearest_sat(iscale * x[i]), -nmax, nmax - 1));
+            scale = sumlx / suml2;
+            best = scale * sumlx;
+        }
+    }
+    return scale;
+}
+
+/* Symmetric fit refined by coordinate descent (ggml's make_q3_quants with
+ * do_rmse): L in [0, 2 nmax). Returns scale. */
+static float fit_symmetric_rmse(int n, int nmax, const float *x, int8_t *L)
+{
+    float amax, max = block_absmax(x, n, &amax);
+    if (amax < GROUP_MAX_EPS) {
+        memset(L, 0, (size_t)n);
+        return 0.f;
+    }
+    float iscale = -nmax / max, sumlx = 0, suml2 = 0;
+    for (int i = 0; i < n; i++) {
+        int l = clampi(nearest_sat(iscale * x[i]), -nmax, nmax - 1);
+        L[i] = (int8_t)l;
+        float w = x[i] * x[i];
+        sumlx += w * x[i] * l;
+        suml2 += w * l * l;
+    }
+    for (int itry = 0; itry < 5; itry++) {
+        int n_changed = 0;
+        for (int i = 0; i < n; i++) {
+            float w = x[i] * x[i], slx = sumlx - w * x[i] * L[i];
+            if (slx > 0) {
+                float sl2 = suml2 - w * L[i] * L[i];
+                int new_l = clampi(nearest_sat(x[i] * sl2 / slx), -nmax, nmax - 1);
+                if (new_l != L[i]) {
+                    slx += w * x[i] * new_l;
+                    sl2 += w * new_l * new_l;
+                    if (sl2 > 0 && slx * slx * suml2 > sumlx * sumlx * sl2) {
+                        L[i] = (int8_t)new_l;
+                        sumlx = slx;
+                        suml2 = sl2;
+                        n_changed++;
+                    }
+                }
+            }
+        }
+        if (!n_changed) break;
+    }
+    for (int i = 0; i < n; i++) L[i] = (int8_t)(L[i] + nmax);
+    return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
+}
+
+/* Pack 2-bit quants L[256] (values 0..3) into the Q2_K/Q3_K qs layout. */
+static void pack_2bit(const uint8_t *L, uint8_t *qs)
+{
+    for (int h = 0; h < 2; h++)
+        for (int l = 0; l < 32; l++) {
+            const uint8_t *p = L + 128 * h + l;
+            qs[32 * h + l] = (uint8_t)(p[0] | p[32] << 2 | p[64] << 4 | p[96] << 6);
+        }
+}
+
+static void q2_k_from_float(const float *x, void *vy, int64_t n)
+{
+    blk_q2_k *y = vy;
+    uint8_t L[QK_K], Laux[16];
+    float w[16], mins[16], scales[16];
+    for (int64_t i = 0; i < n / QK_K; i++, x += QK_K) {
+        float max_scale = 0, max_min = 0;
+        for (int g = 0; g < 16; g++) {
+            for (int l = 0; l < 16; l++) w[l] = fabsf(x[16 * g + l]);
+            scales[g] = fit_affine(16, 3, x + 16 * g, w, L + 16 * g, &mins[g], Laux, -0.5f, 0.1f, 15, 1);
+            if (scales[g] > max_scale) max_scale = scales[g];
+            if (mins[g] > max_min) max_min = mins[g];
+        }
+        if (max_scale > 0) {
+            float iscale = 15.f / max_scale;
+            for (int g = 0; g < 16; g++) y[i].scales[g] = (uint8_t)clampi(nearest_sat(iscale * scales[g]), 0, 15);
+            y[i].d = kern_f32_to_f16(max_scale / 15.f);
+        } else {
+            memset(y[i].scales, 0, 16);
+            y[i].d = 0;
+        }
+        if (max_min > 0) {
+            float iscale = 15.f / max_min;
+            for (int g = 0; g < 16; g++)
+                y[i].scales[g] |= (uint8_t)(clampi(nearest_sat(iscale * mins[g]), 0, 15) << 4);
+            y[i].dmin = kern_f32_to_f16(max_min / 15.f);
+        } else {
+            y[i].dmin = 0;
+        }
+        for (int g = 0; g < 16; g++) {
+            float d = f16f(y[i].d) * (y[i].scales[g] & 0xf);
+            if (!d) continue;
+            float dm = f16f(y[i].dmin) * (y[i].scales[g] >> 4);
+            for (int l = 0; l < 16; l++)
+                L[16 * g + l] = (uint8_t)clampi(nearest_sat((x[16 * g + l] + dm) / d), 0, 3);
+        }
+        pack_2bit(L, y[i].qs);
+    }
+}
+
+static void q3_k_from_float(const float *x, void *vy, int64_t n)
+{
+    blk_q3_k *y = vy;
+    int8_t L[QK_K];
+    float scales[16];
+    for (int64_t i = 0; i < n / QK_K; i++, x += QK_K) {
+        float max_scale = 0, amax = 0;
+        for (int g = 0; g < 16; g++) {
+            scales[g] = fit_symmetric_rmse(16, 4, x + 16 * g, L + 16 * g);
+            if (fabsf(scales[g]) > amax) { amax = fabsf(scales[g]); max_scale = scales[g]; }
+        }
+        memset(y[i].scales, 0, 12);
+        if (max_scale != 0) {
+            float iscale = -32.f / max_scale;
+            for (int g = 0; g < 16; g++) {
+                int l = clampi(nearest_sat(iscale * scales[g]), -32, 31) + 32;
+                if (g < 8) y[i].scales[g] = (uint8_t)(l & 0xf);
+                else y[i].scales[g - 8] |= (uint8_t)((l & 0xf) << 4);
+                y[i].scales[8 + g % 4] |= (uint8_t)((l >> 4) << (2 * (g / 4)));
+            }
+            y[i].d = kern_f32_to_f16(1 / iscale);
+        } else {
+            y[i].d = 0;
+        }
+        for (int g = 0; g < 16; g++) {
+            float d = f16f(y[i].d) * (k3_scale(g, y[i].scales) - 32);
+            if (!d) continue;
+            for (int l = 0; l < 16; l++)
+                L[16 * g + l] = (int8_t)(clampi(nearest_sat(x[16 * g + l] / d), -4, 3) + 4);
+        }
+        uint8_t Lu[QK_K];
+        memset(y[i].hmask, 0, sizeof y[i].hmask);
+        for (int e = 0; e < QK_K; e++) {
+            int l = L[e];
+            if (l > 3) {
+                y[i].hmask[e % 32] |= (uint8_t)(1 << (e / 32));
+                l -= 4;
+            }
+            Lu[e] = (uint8_t)(l & 3);
+        }
+        pack_2bit(Lu, y[i].qs);
+    }
+}
+
+/* Q4_K and Q5_K share everything but the bit width and the search grid. */
+static void k4_pack_scales(uint8_t *s, const uint8_t *ls, const uint8_t *lm)
+{
+    for (int j = 0; j < 8; j++) {
+        if (j < 4) {
+            s[j] = ls[j];
+            s[j + 4] = lm[j];
+        } else {
+            s[j + 4] = (uint8_t)((ls[j] & 0xf) | (lm[j] & 0xf) << 4);
+            s[j - 4] |= (uint8_t)((ls[j] >> 4) << 6);
+            s[j] |= (uint8_t)((lm[j] >> 4) << 6);
+        }
+    }
+}
+
+static void k45_quantize(const float *x, int nmax, float rmin, float rdelta, int nstep,
+                         kern_f16 *d_out, kern_f16 *dmin_out, uint8_t *scales12, uint8_t *L)
+{
+    uint8_t Laux[32], ls[8], lm[8];
+    float w[32], mins[8], scales[8], max_scale = 0, max_min = 0;
+    for (int j = 0; j < 8; j++) {
+        float sum_x2 = 0;
+        for (int l = 0; l < 32; l++) sum_x2 += x[32 * j + l] * x[32 * j + l];
+        float av_x = sqrtf(sum_x2 / 32);
+        for (int l = 0; l < 32; l++) w[l] = av_x + fabsf(x[32 * j + l]);
+        scales[j] = fit_affine(32, nmax, x + 32 * j, w, L + 32 * j, &mins[j], Laux, rmin, rdelta, nstep, 0);
+        if (scales[j] > max_scale) max_scale = scales[j];
+        if (mins[j] > max_min) max_min = mins[j];
+    }
+    float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
+    float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
+    for (int j = 0; j < 8; j++) {
+        /* ggml stores nearest_int into a uint8_t (negative wraps) then
+         * takes MIN(63, .): reproduced */
+        uint8_t a = (uint8_t)nearest_sat(inv_scale * scales[j]), b = (uint8_t)nearest_sat(inv_min * mins[j]);
+        ls[j] = a < 63 ? a : 63;
+        lm[j] = b < 63 ? b : 63;
+    }
+    memset(scales12, 0, K_SCALE_SIZE);
+    k4_pack_scales(scales12, ls, lm);
+    *d_out = kern_f32_to_f16(max_scale / 63.f);
+    *dmin_out = kern_f32_to_f16(max_min / 63.f);
+    for (int j = 0; j < 8; j++) {
+        int sc, m;
+        k4_scale_min(j, scales12, &sc, &m);
+        float d = f16f(*d_out) * sc;
+        if (!d) continue;
+        float dm = f16f(*dmin_out) * m;
+        for (int l = 0; l < 32; l++)
+            L[32 * j + l] = (uint8_t)clampi(nearest_sat((x[32 * j + l] + dm) / d), 0, nmax);
+    }
+}
+
+static void q4_k_from_float(const float *x, void *vy, int64_t n)
+{
+    blk_q4_k *y = vy;
+    uint8_t L[QK_K];
+    for (int64_t i = 0; i < n / QK_K; i++, x += QK_K) {
+        k45_quantize(x, 15, -1.f, 0.1f, 20, &y[i].d, &y[i].dmin, y[i].scales, L);
+        for (int g = 0; g < 4; g++)
+            for (int l = 0; l < 32; l++)
+                y[i].qs[32 * g + l] = (uint8_t)(L[64 * g + l] | L[64 * g + 32 + l] << 4);
+    }
+}
+
+static void q5_k_from_float(const float *x, void *vy, int64_t n)
+{
+    blk_q5_k *y = vy;
+    uint8_t L[QK_K];
+    for (int64_t i = 0; i < n / QK_K; i++, x += QK_K) {
+        k45_quantize(x, 31, -0.5f, 0.1f, 15, &y[i].d, &y[i].dmin, y[i].scales, L);
+        memset(y[i].qh, 0, sizeof y[i].qh);
+        for (int g = 0; g < 4; g++)
+            for (int l = 0; l < 32; l++) {
+                int l1 = L[64 * g + l], l2 = L[64 * g + 32 + l];
+                if (l1 > 15) { l1 -= 16; y[i].qh[l] |= (uint8_t)(1 << (2 * g)); }
+                if (l2 > 15) { l2 -= 16; y[i].qh[l] |= (uint8_t)(2 << (2 * g)); }
+                y[i].qs[32 * g + l] = (uint8_t)(l1 | l2 << 4);
+            }
+    }
+}
+
+static void q6_k_from_float(const float *x, void *vy, int64_t n)
+{
+    blk_q6_k *y = vy;
+    int8_t L[QK_K];
+    float scales[16];
+    for (int64_t i = 0; i < n / QK_K; i++, x += QK_K) {
+        float max_scale = 0, max_abs = 0;
+        for (int g = 0; g < 16; g++) {
+            scales[g] = fit_symmetric(16, 32, x + 16 * g, L + 16 * g);
+            if (fabsf(scales[g]) > max_abs) { max_abs = fabsf(scales[g]); max_scale = scales[g]; }
+        }
+        memset(&y[i], 0, sizeof y[i]);
+        if (max_abs < GROUP_MAX_EPS) continue;
+        float iscale = -128.f / max_scale;
+        y[i].d = kern_f32_to_f16(1 / iscale);
+        for (int g = 0; g < 16; g++) y[i].scales[g] = (int8_t)clampi(nearest_sat(iscale * scales[g]), -128, 127);
+        for (int g = 0; g < 16; g++) {
+            float d = f16f(y[i].d) * y[i].scales[g];
+            if (!d) continue;
+            for (int l = 0; l < 16; l++)
+                L[16 * g + l] = (int8_t)(clampi(nearest_sat(x[16 * g + l] / d), -32, 31) + 32);
+        }
+        for (int h = 0; h < 2; h++)
+            for (int l = 0; l < 32; l++) {
+                const int8_t *p = L + 128 * h + l;
+                y[i].ql[64 * h + l] = (uint8_t)((p[0] & 0xf) | (p[64] & 0xf) << 4);
+                y[i].ql[64 * h + 32 + l] = (uint8_t)((p[32] & 0xf) | (p[96] & 0xf) << 4);
+                y[i].qh[32 * h + l] = (uint8_t)((p[0] >> 4) | (p[32] >> 4) << 2 | (p[64] >> 4) << 4 | (p[96] >> 4) << 6);
+            }
+    }
+}
+
+/* ---- IQ4_NL / IQ4_XS: non-linear 16-value grid (ggml's
+ * quantize_row_iq4_nl_impl with weights x^2 and 7 scale tries) */
+
+/* Index of the table value nearest to v (the lower one on exact ties is
+ * not preferred: ties go up, as in ggml's best_index_int8). */
+static int iq4_best_index(float v)
+{
+    const int8_t *val = kern_iq4nl_values;
+    if (v <= val[0]) return 0;
+    if (v >= val[15]) return 15;
+    int lo = 0, hi = 15;
+    while (hi - lo > 1) {
+        int mid = (lo + hi) / 2;
+        if (v < val[mid]) hi = mid; else lo = mid;
+    }
+    return v - val[hi - 1] < val[hi] - v ? hi - 1 : hi;
+}
+
+/* Best scale for one 32-block (L written with the indices of the search).
+ * Returns 0 for an all-zero block. */
+static float iq4_block_scale(const float *xb, uint8_t *L)
+{
+    const int8_t *val = kern_iq4nl_values;
+    float w[32], amax, max = block_absmax(xb, 32, &amax);
+    if (amax < GROUP_MAX_EPS) {
+        memset(L, 0, 32);
+        return 0;
+    }
+    for (int j = 0; j < 32; j++) w[j] = xb[j] * xb[j];
+    float d = -max / val[0], id = 1 / d, sumqx = 0, sumq2 = 0;
+    for (int j = 0; j < 32; j++) {
+        int l = iq4_best_index(id * xb[j]);
+        L[j] = (uint8_t)l;
+        float q = val[l];
+        sumqx += w[j] * q * xb[j];
+        sumq2 += w[j] * q * q;
+    }
+    d = sumq2 > 0 ? sumqx / sumq2 : 0.f;
+    float best = d * sumqx;
+    for (int itry = -7; itry <= 7; itry++) {
+        id = (itry + val[0]) / max;
+        sumqx = sumq2 = 0;
+        for (int j = 0; j < 32; j++) {
+            float q = val[iq4_best_index(id * xb[j])];
+            sumqx += w[j] * q * xb[j];
+            sumq2 += w[j] * q * q;
+        }
+        if (sumq2 > 0 && sumqx * sumqx > best * sumq2) {
+            d = sumqx / sumq2;
+            best = d * sumqx;
+        }
+    }
+    return d;
+}
+
+static void iq4_pack(const uint8_t *L, uint8_t *qs)  /* one 32-block */
+{
+    for (int j = 0; j < 16; j++) qs[j] = (uint8_t)(L[j] | L[16 + j] << 4);
+}
+
+static void iq4_nl_from_float(const float *x, void *vy, int64_t n)
+{
+    blk_iq4_nl *y = vy;
+    uint8_t L[32];
+    for (int64_t i = 0; i < n / QK_32; i++, x += QK_32) {
+        float d = iq4_block_scale(x, L);
+        y[i].d = kern_f32_to_f16(d);
+        float id = d ? 1 / d : 0;
+        for (int j = 0; j < 32; j++) L[j] = (uint8_t)iq4_best_index(id * x[j]);
+        iq4_pack(L, y[i].qs);
+    }
+}
+
+static void iq4_xs_from_float(const float *x, void *vy, int64_t n)
+{
+    blk_iq4_xs *y = vy;
+    uint8_t L[32];
+    float scales[8];
+    for (int64_t i = 0; i < n / QK_K; i++, x += QK_K) {
+        float max_scale = 0, amax_scale = 0;
+        for (int j = 0; j < 8; j++) {
+            scales[j] = iq4_block_scale(x + 32 * j, L);
+            if (fabsf(scales[j]) > amax_scale) { amax_scale = fabsf(scales[j]); max_scale = scales[j]; }
+        }
+        float d = -max_scale / 32, id = d ? 1 / d : 0.f;
+        uint16_t sh = 0;
+        y[i].d = kern_f32_to_f16(d);
+        memset(y[i].scales_l, 0, sizeof y[i].scales_l);
+        for (int j = 0; j < 8; j++) {
+            int l = clampi(nearest_sat(id * scales[j]), -32, 31);
+            float dl = d * l, idl = dl ? 1 / dl : 0.f;
+            for (int e = 0; e < 32; e++) L[e] = (uint8_t)iq4_best_index(idl * x[32 * j + e]);
+            iq4_pack(L, y[i].qs + 16 * j);
+            l += 32;
+            y[i].scales_l[j / 2] |= (uint8_t)((l & 0xf) << (4 * (j % 2)));
+            sh |= (uint16_t)((l >> 4) << (2 * j));
+        }
+        memcpy(&y[i].scales_h, &sh, 2);
+    }
+}
+
 /* ================================================================ table */
 
 const kern_table kern_table_ref = {
@@ -529,20 +1331,81 @@ const kern_table kern_table_ref = {
         [KERN_Q4_0] = q4_0_from_float, [KERN_Q4_1] = q4_1_from_float,
         [KERN_Q5_0] = q5_0_from_float, [KERN_Q5_1] = q5_1_from_float,
         [KERN_Q8_0] = q8_0_from_float, [KERN_Q8_1] = q8_1_from_float,
+        [KERN_Q8_K] = q8_k_from_float,
+        [KERN_Q2_K] = q2_k_from_float, [KERN_Q3_K] = q3_k_from_float,
+        [KERN_Q4_K] = q4_k_from_float, [KERN_Q5_K] = q5_k_from_float,
+        [KERN_Q6_K] = q6_k_from_float,
+        [KERN_IQ4_NL] = iq4_nl_from_float, [KERN_IQ4_XS] = iq4_xs_from_float,
     },
     .to_float = {
         [KERN_F32] = f32_to_float, [KERN_F16] = f16_to_float, [KERN_BF16] = bf16_to_float,
         [KERN_Q4_0] = q4_0_to_float, [KERN_Q4_1] = q4_1_to_float,
         [KERN_Q5_0] = q5_0_to_float, [KERN_Q5_1] = q5_1_to_float,
         [KERN_Q8_0] = q8_0_to_float, [KERN_Q8_1] = q8_1_to_float,
+        [KERN_Q8_K] = q8_k_to_float,
+        [KERN_Q2_K] = q2_k_to_float, [KERN_Q3_K] = q3_k_to_float,
+        [KERN_Q4_K] = q4_k_to_float, [KERN_Q5_K] = q5_k_to_float,
+        [KERN_Q6_K] = q6_k_to_float,
+        [KERN_IQ4_NL] = iq4_nl_to_float, [KERN_IQ4_XS] = iq4_xs_to_float,
     },
     .vec_dot = {
         [KERN_F32] = f32_vec_dot, [KERN_F16] = f16_vec_dot, [KERN_BF16] = bf16_vec_dot,
         [KERN_Q4_0] = q4_0_vec_dot, [KERN_Q4_1] = q4_1_vec_dot,
         [KERN_Q5_0] = q5_0_vec_dot, [KERN_Q5_1] = q5_1_vec_dot,
         [KERN_Q8_0] = q8_0_vec_dot, [KERN_Q8_1] = q8_1_vec_dot,
+        [KERN_Q8_K] = q8_k_vec_dot,
+        [KERN_Q2_K] = q2_k_vec_dot, [KERN_Q3_K] = q3_k_vec_dot,
+        [KERN_Q4_K] = q4_k_vec_dot, [KERN_Q5_K] = q5_k_vec_dot,
+        [KERN_Q6_K] = q6_k_vec_dot,
+        [KERN_IQ4_NL] = iq4_nl_vec_dot, [KERN_IQ4_XS] = iq4_xs_vec_dot,
     },
 };
+
+/* ================================================= weight quantization */
+
+/* ggml's scalar Q8_0/Q8_1 reference (what llama-quantize runs): d = amax /
+ * 127, id = 1/d, q = roundf(x * id). */
+static float q8_weight_block(const float *x, int8_t *q, int *sum)
+{
+    float amax = 0;
+    for (int j = 0; j < QK_32; j++) amax = fmaxf(amax, fabsf(x[j]));
+    float d = amax / 127, id = d ? 1.0f / d : 0.0f;
+    int s = 0;
+    for (int j = 0; j < QK_32; j++) {
+        float v = roundf(x[j] * id);
+        int qv = v != v ? 0 : v < -128 ? -128 : v > 127 ? 127 : (int)v;
+        q[j] = (int8_t)qv;
+        s += qv;
+    }
+    *sum = s;
+    return d;
+}
+
+int kern_quantize_row(int t, const float *x, void *vy, int64_t n)
+{
+    if (kern_row_size(t, n) == 0 && n != 0) return -1;
+    if (t == KERN_Q8_0) {
+        blk_q8_0 *y = vy;
+        for (int64_t i = 0; i < n / QK_32; i++) {
+            int sum;
+            y[i].d = kern_f32_to_f16(q8_weight_block(x + i * QK_32, y[i].qs, &sum));
+        }
+        return 0;
+    }
+    if (t == KERN_Q8_1) {
+        blk_q8_1 *y = vy;
+        for (int64_t i = 0; i < n / QK_32; i++) {
+            int sum;
+            float d = q8_weight_block(x + i * QK_32, y[i].qs, &sum);
+            y[i].d = kern_f32_to_f16(d);
+            y[i].s = kern_f32_to_f16((float)sum * d);
+        }
+        return 0;
+    }
+    if (t == KERN_Q8_K || !kern_table_ref.from_float[t]) return -1;
+    kern_table_ref.from_float[t](x, vy, n);
+    return 0;
+}
 
 /* ============================================================ selection */
 
