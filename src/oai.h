@@ -320,6 +320,12 @@ int oai_cmpl_chunk_usage(char *out, size_t cap, const oai_resp *r, const oai_usa
 /* "data: [DONE]\n\n" */
 int oai_sse_done(char *out, size_t cap);
 
+/* Every SSE writer above frames its event as "data: " + JSON + "\n\n". For a
+ * transport that adds the framing itself (loop_sse_data), the bare payload of
+ * an event of n bytes written at buf is (OAI_SSE_PAYLOAD(buf), OAI_SSE_PAYLOAD_LEN(n)). */
+#define OAI_SSE_PAYLOAD(buf) ((buf) + 6)
+#define OAI_SSE_PAYLOAD_LEN(n) ((size_t)(n) - 8)
+
 /* {"object":"list","data":[{"object":"embedding","index":i,"embedding":...}],
  * "model":..,"usage":{"prompt_tokens":..,"total_tokens":..}}; vecs[i] has dim
  * floats; base64 = little-endian float32 bytes. */

@@ -475,6 +475,8 @@ static void test_write_chunks(void)
     n = oai_chat_chunk_usage(out, sizeof out, &r, &u);
     T_CHECK(n > 8 && !memcmp(out, "data: ", 6) && !memcmp(out + n - 2, "\n\n", 2) && reparse(out + 6, n - 8) > 0,
             "usage chunk is one SSE event");
+    T_CHECK(OAI_SSE_PAYLOAD(out) == out + 6 && OAI_SSE_PAYLOAD_LEN(n) == (size_t)n - 8 &&
+                out[6] == '{' && out[n - 3] == '}', "SSE payload macros");
     T_CHECK(tk[path(out + 6, "choices")].size == 0 && get_i(out + 6, "usage.total_tokens") == 21 &&
                 is_str(out + 6, "object", "chat.completion.chunk"), "usage chunk: empty choices, totals");
     for (size_t cap = 0; cap < 40; cap++)
