@@ -153,17 +153,51 @@ static inline uint32_t tlen(const tok_vocab *v, int32_t id)
     return v->text_off[id + 1] - v->text_off[id];
 }
 
+/* Hash slots hold (fingerprint << 32 | id + 1): the upper hash bits reject
+ * most non-matching slots without touching the token texts. */
+static int32_t lookup_h(const tok_vocab *v, const char *s, size_t n, uint64_t h)
+{
+    uint32_t fp = (uint32_t)(h >> 32), i = (uint32_t)h & v->hash_mask;
+    for (;;) {
+        uint64_t slot = v->hash[i];
+        if (!slot) return TOK_NULL;
+        if ((uint32_t)(slot >> 32) == fp) {
+            int32_t id = (int32_t)((uint32_t)slot - 1);
+            if (tlen(v, id) == n && !memcmp(ttext(v, id), s, n)) return id;
+        }
+        i = (i + 1) & v->hash_mask;
+    }
+}
+
 int32_t tok_lookup(const tok_vocab *v, const char *s, size_t n)
 {
     if (!v->hash) return TOK_NULL;
-    uint32_t i = (uint32_t)hash_bytes(s, n) & v->hash_mask;
-    for (;;) {
-        uint32_t slot = v->hash[i];
-        if (!slot) return TOK_NULL;
-        int32_t id = (int32_t)(slot - 1);
-        if (tlen(v, id) == n && !memcmp(ttext(v, id), s, n)) return id;
-        i = (i + 1) & v->hash_mask;
+    return lookup_h(v, s, n, hash_bytes(s, n));
+}
+
+/* Many lookups at once (load time): prefetch each level of every query
+ * before the next level needs it. */
+typedef struct lkq {
+    const char *s;
+    size_t n;
+    uint64_t h;
+    int32_t id;
+} lkq;
+
+static void lookup_many(const tok_vocab *v, lkq *q, int k)
+{
+    for (int i = 0; i < k; i++) {
+        q[i].h = hash_bytes(q[i].s, q[i].n);
+        __builtin_prefetch(&v->hash[(uint32_t)q[i].h & v->hash_mask]);
     }
+    for (int i = 0; i < k; i++) {
+        uint64_t slot = v->hash[(uint32_t)q[i].h & v->hash_mask];
+        q[i].id = slot && (uint32_t)(slot >> 32) == (uint32_t)(q[i].h >> 32) ? (int32_t)((uint32_t)slot - 1) : -1;
+        if (q[i].id >= 0) __builtin_prefetch(&v->text_off[q[i].id]);
+    }
+    for (int i = 0; i < k; i++)
+        if (q[i].id >= 0) __builtin_prefetch(v->text + v->text_off[q[i].id]);
+    for (int i = 0; i < k; i++) q[i].id = lookup_h(v, q[i].s, q[i].n, q[i].h);
 }
 
 static inline uint32_t pair_hash(uint32_t l, uint32_t r)
@@ -712,21 +746,43 @@ int tok_vocab_load(tok_vocab *v, const gguf_file *g, char *err, size_t errcap)
     v->hash = calloc(hcap, sizeof *v->hash);
     if (!v->hash) goto nomem;
     v->hash_mask = hcap - 1;
-    for (int32_t i = 0; i < n; i++) {
-        uint32_t h = (uint32_t)hash_bytes(ttext(v, i), tlen(v, i)) & v->hash_mask;
-        for (;;) {
-            uint32_t slot = v->hash[h];
-            if (!slot) break;
-            int32_t o = (int32_t)(slot - 1);
-            if (tlen(v, o) == tlen(v, i) && !memcmp(ttext(v, o), ttext(v, i), tlen(v, i))) {
-                set_err(err, errcap, "tokenizer: duplicate token '%.*s' (ids %d and %d)",
-                        (int)(tlen(v, i) > 40 ? 40 : tlen(v, i)), ttext(v, i), (int)o, (int)i);
-                rc = TOK_ERR_FORMAT;
-                goto fail;
-            }
-            h = (h + 1) & v->hash_mask;
+    for (int32_t i0 = 0; i0 < n; i0 += 32) {
+        uint64_t hb[32];
+        int32_t i1 = i0 + 32 < n ? i0 + 32 : n;
+        for (int32_t i = i0; i < i1; i++) {
+            hb[i - i0] = hash_bytes(ttext(v, i), tlen(v, i));
+            __builtin_prefetch(&v->hash[(uint32_t)hb[i - i0] & v->hash_mask]);
         }
-        v->hash[h] = (uint32_t)i + 1;
+        for (int32_t i = i0; i < i1; i++) {
+            uint64_t hh = hb[i - i0];
+            uint32_t h = (uint32_t)hh & v->hash_mask;
+            for (;;) {
+                uint64_t slot = v->hash[h];
+                if (!slot) break;
+                int32_t o = (int32_t)((uint32_t)slot - 1);
+                if ((uint32_t)(slot >> 32) == (uint32_t)(hh >> 32) && tlen(v, o) == tlen(v, i) &&
+                    !memcmp(ttext(v, o), ttext(v, i), tlen(v, i))) {
+                    set_err(err, errcap, "tokenizer: duplicate token '%.*s' (ids %d and %d)",
+                            (int)(tlen(v, i) > 40 ? 40 : tlen(v, i)), ttext(v, i), (int)o, (int)i);
+                    rc = TOK_ERR_FORMAT;
+                    goto fail;
+                }
+                h = (h + 1) & v->hash_mask;
+            }
+            v->hash[h] = (hh >> 32 << 32) | ((uint64_t)i + 1);
+        }
+    }
+
+    /* --- SPM: may the encoder merge word by word? (no token has a "▁"
+     * after another character) --- */
+    if (v->type == TOK_TYPE_SPM) {
+        v->spm_words = 1;
+        for (int32_t i = 0; i < n && v->spm_words; i++) {
+            const char *t = ttext(v, i);
+            uint32_t len = tlen(v, i), p = 0;
+            while (p + 3 <= len && !memcmp(t + p, "\xe2\x96\x81", 3)) p += 3;
+            if (len > p && memmem(t + p, len - p, "\xe2\x96\x81", 3)) v->spm_words = 0;
+        }
     }
 
     /* --- byte tables --- */
@@ -769,26 +825,48 @@ int tok_vocab_load(tok_vocab *v, const gguf_file *g, char *err, size_t errcap)
         v->merge_mask = mcap - 1;
         gguf_arr_strings(mk, strs, nm);
         size_t catcap = 0;
-        for (uint64_t r = 0; r < nm; r++) {
-            const char *s = strs[r].ptr;
-            uint64_t len = strs[r].len;
-            /* llama.cpp: split at the first space after the first byte */
-            const char *sp = len > 1 ? memchr(s + 1, ' ', len - 1) : NULL;
-            if (!sp) continue;
-            size_t ll = (size_t)(sp - s), rl = (size_t)(len - ll - 1);
-            int32_t l = tok_lookup(v, s, ll), rr = tok_lookup(v, sp + 1, rl);
-            if (l == TOK_NULL || rr == TOK_NULL) continue;      /* can never apply to token symbols */
-            if (grow(&cat, &catcap, ll + rl, 1) < 0) goto nomem;
-            memcpy(cat, s, ll);
-            memcpy(cat + ll, sp + 1, rl);
-            int32_t res = tok_lookup(v, cat, ll + rl);
-            if (res == TOK_NULL) continue;                      /* TODO(rare): merges into non-tokens */
-            uint32_t h = pair_hash((uint32_t)l, (uint32_t)rr) & v->merge_mask;
-            while (v->merge[h].left != UINT32_MAX &&
-                   !(v->merge[h].left == (uint32_t)l && v->merge[h].right == (uint32_t)rr))
-                h = (h + 1) & v->merge_mask;
-            if (v->merge[h].left != UINT32_MAX) continue;       /* first (lowest) rank wins */
-            v->merge[h] = (struct tok_merge){ (uint32_t)l, (uint32_t)rr, (int32_t)r, res };
+        /* In batches, so the table lookups' cache misses overlap (prefetch). */
+        enum { MB = 32 };
+        lkq q[3 * MB];
+        uint64_t rank[MB];
+        for (uint64_t r0 = 0; r0 < nm; r0 += MB) {
+            int nb = 0;
+            size_t catlen = 0;
+            for (uint64_t r = r0; r < nm && r < r0 + MB; r++) {
+                const char *ms = strs[r].ptr;
+                size_t len = (size_t)strs[r].len;
+                /* llama.cpp: split at the first space after the first byte */
+                const char *sp = len > 1 ? memchr(ms + 1, ' ', len - 1) : NULL;
+                if (!sp) continue;
+                size_t ll = (size_t)(sp - ms), rl = len - ll - 1;
+                if (grow(&cat, &catcap, catlen + ll + rl, 1) < 0) goto nomem;
+                memcpy(cat + catlen, ms, ll);
+                memcpy(cat + catlen + ll, sp + 1, rl);
+                q[3 * nb] = (lkq){ ms, ll, 0, 0 };
+                q[3 * nb + 1] = (lkq){ sp + 1, rl, 0, 0 };
+                q[3 * nb + 2] = (lkq){ NULL, ll + rl, catlen, 0 };   /* offset into cat for now */
+                catlen += ll + rl;
+                rank[nb++] = r;
+            }
+            for (int i = 0; i < nb; i++) q[3 * i + 2].s = cat + q[3 * i + 2].h;
+            lookup_many(v, q, 3 * nb);
+            uint32_t slot[MB];
+            for (int i = 0; i < nb; i++) {
+                slot[i] = pair_hash((uint32_t)q[3 * i].id, (uint32_t)q[3 * i + 1].id) & v->merge_mask;
+                __builtin_prefetch(&v->merge[slot[i]]);
+            }
+            for (int i = 0; i < nb; i++) {
+                int32_t l = q[3 * i].id, rr = q[3 * i + 1].id, res = q[3 * i + 2].id;
+                /* parts that are not tokens can never meet as symbols; a result
+                 * that is not a token: TODO(rare, HF forbids it) */
+                if (l == TOK_NULL || rr == TOK_NULL || res == TOK_NULL) continue;
+                uint32_t h = slot[i];
+                while (v->merge[h].left != UINT32_MAX &&
+                       !(v->merge[h].left == (uint32_t)l && v->merge[h].right == (uint32_t)rr))
+                    h = (h + 1) & v->merge_mask;
+                if (v->merge[h].left != UINT32_MAX) continue;       /* first (lowest) rank wins */
+                v->merge[h] = (struct tok_merge){ (uint32_t)l, (uint32_t)rr, (int32_t)rank[i], res };
+            }
         }
         free(strs);
         strs = NULL;
@@ -1477,6 +1555,11 @@ static uint32_t f32_order(float f)
 
 /* --- SentencePiece ----------------------------------------------------- */
 
+static int is_sp_sym(const uint8_t *s, const struct sym *y)
+{
+    return y->n == 3 && s[y->start] == 0xE2 && s[y->start + 1] == 0x96 && s[y->start + 2] == 0x81;
+}
+
 static int spm_try_pair(enc *e, const uint8_t *s, int32_t l, int32_t r)
 {
     if (l < 0 || r < 0) return 0;
@@ -1520,27 +1603,41 @@ static int spm_encode(enc *e, const uint8_t *text, size_t n, int prefix)
         off += len;
         e->sym[ns].next = off == m ? -1 : ns + 1;
     }
-    e->hp.n = 0;
-    for (int32_t i = 1; i < ns; i++)
-        if (spm_try_pair(e, s, i - 1, i) < 0) return -1;
-    while (e->hp.n) {
-        heap_item it = heap_pop(&e->hp);
-        struct sym *L = &e->sym[it.left], *R = &e->sym[it.right];
-        if (!L->n || !R->n || L->n + R->n != (uint32_t)it.a) continue;   /* stale */
-        L->n += R->n;
-        R->n = 0;
-        L->next = R->next;
-        if (R->next >= 0) e->sym[R->next].prev = it.left;
-        if (spm_try_pair(e, s, L->prev, it.left) < 0 || spm_try_pair(e, s, it.left, L->next) < 0) return -1;
-    }
-    for (int32_t i = 0; i != -1; i = e->sym[i].next) {
-        const struct sym *y = &e->sym[i];
-        int32_t id = tok_lookup(v, (const char *)s + y->start, y->n);
-        if (id != TOK_NULL) {
-            emit(e, id);
-        } else {
-            for (uint32_t j = 0; j < y->n; j++) emit_byte_fallback(e, s[y->start + j]);
+    /* Merge word by word: a word starts at a "▁" symbol that follows a
+     * non-"▁" one. When no token has a "▁" after another character (checked
+     * at load), no merge can cross such a boundary, so this equals merging
+     * the whole text at once and keeps the heap small. */
+    for (int32_t ws = 0; ws < ns;) {
+        int32_t we = ws + 1;
+        if (v->spm_words)
+            while (we < ns && !(is_sp_sym(s, &e->sym[we]) && !is_sp_sym(s, &e->sym[we - 1]))) we++;
+        else
+            we = ns;
+        e->sym[ws].prev = -1;
+        e->sym[we - 1].next = -1;
+        e->hp.n = 0;
+        for (int32_t i = ws + 1; i < we; i++)
+            if (spm_try_pair(e, s, i - 1, i) < 0) return -1;
+        while (e->hp.n) {
+            heap_item it = heap_pop(&e->hp);
+            struct sym *L = &e->sym[it.left], *R = &e->sym[it.right];
+            if (!L->n || !R->n || L->n + R->n != (uint32_t)it.a) continue;   /* stale */
+            L->n += R->n;
+            R->n = 0;
+            L->next = R->next;
+            if (R->next >= 0) e->sym[R->next].prev = it.left;
+            if (spm_try_pair(e, s, L->prev, it.left) < 0 || spm_try_pair(e, s, it.left, L->next) < 0) return -1;
         }
+        for (int32_t i = ws; i != -1; i = e->sym[i].next) {
+            const struct sym *y = &e->sym[i];
+            int32_t id = tok_lookup(v, (const char *)s + y->start, y->n);
+            if (id != TOK_NULL) {
+                emit(e, id);
+            } else {
+                for (uint32_t j = 0; j < y->n; j++) emit_byte_fallback(e, s[y->start + j]);
+            }
+        }
+        ws = we;
     }
     return e->nomem ? -1 : 0;
 }

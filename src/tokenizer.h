@@ -86,13 +86,14 @@ typedef struct tok_vocab {
     int pre_kind;                 /* which pre-tokenizer program */
     int clean_spaces, escape_ws, ignore_merges, byte_encode;
     int remove_extra_ws, lowercase, strip_accents;
+    int spm_words;                /* SPM merges may run word by word (see tokenizer.c) */
     char *text;                   /* all token texts back to back */
     uint32_t *text_off;           /* (n_vocab + 1) offsets into text */
     float *score;                 /* (n_vocab) */
     uint16_t *attr;               /* (n_vocab) enum tok_attr bits */
     char *piece;                  /* token_to_piece(special=1) of every token, back to back */
     uint32_t *piece_off;          /* (n_vocab + 1) offsets into piece */
-    uint32_t *hash;               /* text -> id + 1, open addressing, 0 = empty */
+    uint64_t *hash;               /* text -> (fingerprint << 32 | id + 1), open addressing, 0 = empty */
     uint32_t hash_mask;
     struct tok_merge *merge;      /* (left, right) -> rank, result; NULL unless BPE */
     uint32_t merge_mask;

@@ -769,7 +769,9 @@ static void bench(const char *vdir, char **names, int n)
     for (size_t i = 0; i < total; i++) text[i] = sample[i % l];
     free(sample);
     int32_t *ids = malloc(total * sizeof *ids);
+    const char *only = getenv("MOTE_TOK_ONLY");
     for (int i = 0; i < n; i++) {
+        if (only && !strstr(names[i], only)) continue;
         snprintf(path, sizeof path, "%s/%s", vdir, names[i]);
         gguf_file g;
         tok_vocab v;
