@@ -33,11 +33,8 @@
  * Weight dequantization (to_float) follows the format definitions in
  * quant.h exactly (one multiply, or multiply then add the min).
  *
- * vec_dot: per block an exact integer dot product of the quants, then
- * sumf += (float)isum * (d_w * d_a) in f32, block after block (+ m_w * s_a
- * for the _1 types, which carry a min). SIMD tables keep per-lane partial
- * sums, so they differ from this order by rounding only (tests state the
- * tolerance). F32/F16/BF16 dots accumulate products in double here.
+ * vec_dot: llama.cpp's decode arithmetic, float operation by float
+ * operation (see the vec_dot section); every table is bit-identical to it.
  *
  * Weight quantization (from_float of the weight types; kern_quantize_row
  * for `mote quantize`) follows llama.cpp's quantizers without an importance
@@ -173,13 +170,6 @@ static inline float f16f(kern_f16 h) { return kern_f16_to_f32(h); }
 static void f32_from_float(const float *x, void *y, int64_t n) { memcpy(y, x, (size_t)n * 4); }
 static void f32_to_float(const void *x, float *y, int64_t n) { memcpy(y, x, (size_t)n * 4); }
 
-static void f32_vec_dot(int n, float *s, const void *w, const void *a)
-{
-    const float *x = w, *y = a;
-    double sum = 0;
-    for (int i = 0; i < n; i++) sum += (double)x[i] * y[i];
-    *s = (float)sum;
-}
 
 static void f16_from_float(const float *x, void *vy, int64_t n)
 {
@@ -193,13 +183,6 @@ static void f16_to_float(const void *vx, float *y, int64_t n)
     for (int64_t i = 0; i < n; i++) y[i] = kern_f16_to_f32(x[i]);
 }
 
-static void f16_vec_dot(int n, float *s, const void *w, const void *a)
-{
-    const kern_f16 *x = w, *y = a;
-    double sum = 0;
-    for (int i = 0; i < n; i++) sum += (double)kern_f16_to_f32(x[i]) * kern_f16_to_f32(y[i]);
-    *s = (float)sum;
-}
 
 static void bf16_from_float(const float *x, void *vy, int64_t n)
 {
@@ -213,13 +196,6 @@ static void bf16_to_float(const void *vx, float *y, int64_t n)
     for (int64_t i = 0; i < n; i++) y[i] = kern_bf16_to_f32(x[i]);
 }
 
-static void bf16_vec_dot(int n, float *s, const void *w, const void *a)
-{
-    const kern_bf16 *x = w, *y = a;
-    double sum = 0;
-    for (int i = 0; i < n; i++) sum += (double)kern_bf16_to_f32(x[i]) * kern_bf16_to_f32(y[i]);
-    *s = (float)sum;
-}
 
 /* ============================================ 32-element weight formats */
 
@@ -426,101 +402,12 @@ static void q8_1_to_float(const void *vx, float *y, int64_t n)
     }
 }
 
-/* ================================================ vec_dot, 32-element */
 
-static void q4_0_vec_dot(int n, float *s, const void *vw, const void *va)
-{
-    const blk_q4_0 *w = vw;
-    const blk_q8_0 *a = va;
-    float sumf = 0;
-    for (int i = 0; i < n / QK_32; i++) {
-        int isum = 0;
-        for (int j = 0; j < 16; j++) {
-            isum += ((w[i].qs[j] & 0xf) - 8) * a[i].qs[j];
-            isum += ((w[i].qs[j] >> 4) - 8) * a[i].qs[j + 16];
-        }
-        sumf += (float)isum * (f16f(w[i].d) * f16f(a[i].d));
-    }
-    *s = sumf;
-}
 
-static void q4_1_vec_dot(int n, float *s, const void *vw, const void *va)
-{
-    const blk_q4_1 *w = vw;
-    const blk_q8_1 *a = va;
-    float sumf = 0;
-    for (int i = 0; i < n / QK_32; i++) {
-        int isum = 0;
-        for (int j = 0; j < 16; j++) {
-            isum += (w[i].qs[j] & 0xf) * a[i].qs[j];
-            isum += (w[i].qs[j] >> 4) * a[i].qs[j + 16];
-        }
-        sumf += (float)isum * (f16f(w[i].d) * f16f(a[i].d)) + f16f(w[i].m) * f16f(a[i].s);
-    }
-    *s = sumf;
-}
 
-static void q5_0_vec_dot(int n, float *s, const void *vw, const void *va)
-{
-    const blk_q5_0 *w = vw;
-    const blk_q8_0 *a = va;
-    float sumf = 0;
-    for (int i = 0; i < n / QK_32; i++) {
-        uint32_t qh = load_u32(w[i].qh);
-        int isum = 0;
-        for (int j = 0; j < 16; j++) {
-            int q0 = ((w[i].qs[j] & 0xf) | ((qh >> j) & 1) << 4) - 16;
-            int q1 = ((w[i].qs[j] >> 4) | ((qh >> (j + 16)) & 1) << 4) - 16;
-            isum += q0 * a[i].qs[j] + q1 * a[i].qs[j + 16];
-        }
-        sumf += (float)isum * (f16f(w[i].d) * f16f(a[i].d));
-    }
-    *s = sumf;
-}
 
-static void q5_1_vec_dot(int n, float *s, const void *vw, const void *va)
-{
-    const blk_q5_1 *w = vw;
-    const blk_q8_1 *a = va;
-    float sumf = 0;
-    for (int i = 0; i < n / QK_32; i++) {
-        uint32_t qh = load_u32(w[i].qh);
-        int isum = 0;
-        for (int j = 0; j < 16; j++) {
-            int q0 = (w[i].qs[j] & 0xf) | ((qh >> j) & 1) << 4;
-            int q1 = (w[i].qs[j] >> 4) | ((qh >> (j + 16)) & 1) << 4;
-            isum += q0 * a[i].qs[j] + q1 * a[i].qs[j + 16];
-        }
-        sumf += (float)isum * (f16f(w[i].d) * f16f(a[i].d)) + f16f(w[i].m) * f16f(a[i].s);
-    }
-    *s = sumf;
-}
 
-static void q8_0_vec_dot(int n, float *s, const void *vw, const void *va)
-{
-    const blk_q8_0 *w = vw, *a = va;
-    float sumf = 0;
-    for (int i = 0; i < n / QK_32; i++) {
-        int isum = 0;
-        for (int j = 0; j < QK_32; j++) isum += w[i].qs[j] * a[i].qs[j];
-        sumf += (float)isum * (f16f(w[i].d) * f16f(a[i].d));
-    }
-    *s = sumf;
-}
 
-/* Not used by any model (ggml has no Q8_1 weights path); kept so every
- * known 32-element type has a complete row of kernels. */
-static void q8_1_vec_dot(int n, float *s, const void *vw, const void *va)
-{
-    const blk_q8_1 *w = vw, *a = va;
-    float sumf = 0;
-    for (int i = 0; i < n / QK_32; i++) {
-        int isum = 0;
-        for (int j = 0; j < QK_32; j++) isum += w[i].qs[j] * a[i].qs[j];
-        sumf += (float)isum * (f16f(w[i].d) * f16f(a[i].d));
-    }
-    *s = sumf;
-}
 
 /* ================================================ activation format Q8_K */
 
@@ -556,17 +443,6 @@ static void q8_k_to_float(const void *vx, float *y, int64_t n)
         for (int j = 0; j < QK_K; j++) y[j] = x[i].d * x[i].qs[j];
 }
 
-static void q8_k_vec_dot(int n, float *s, const void *vw, const void *va)
-{
-    const blk_q8_k *w = vw, *a = va;
-    float sumf = 0;
-    for (int i = 0; i < n / QK_K; i++) {
-        int isum = 0;
-        for (int j = 0; j < QK_K; j++) isum += w[i].qs[j] * a[i].qs[j];
-        sumf += (float)isum * (w[i].d * a[i].d);
-    }
-    *s = sumf;
-}
 
 /* ========================================================= K-quants
  *
@@ -729,129 +605,13 @@ static void iq4_xs_to_float(const void *vx, float *y, int64_t n)
     }
 }
 
-/* ---- vec_dot against Q8_K (Q8_0 for IQ4_NL): integer sums per super-block
- * (scale * dot of each group, min * group sums from bsums), then
- * sumf += d_w * d_a * isum - dmin_w * d_a * msum. */
 
-static void q2_k_vec_dot(int n, float *s, const void *vw, const void *va)
-{
-    const blk_q2_k *w = vw;
-    const blk_q8_k *a = va;
-    float sumf = 0;
-    for (int i = 0; i < n / QK_K; i++) {
-        int isum = 0, msum = 0;
-        for (int g = 0; g < 16; g++) {
-            int gs = 0;
-            for (int e = 16 * g; e < 16 * g + 16; e++) gs += q2k_quant(&w[i], e) * a[i].qs[e];
-            isum += (w[i].scales[g] & 0xf) * gs;
-            msum += (w[i].scales[g] >> 4) * a[i].bsums[g];
-        }
-        sumf += (f16f(w[i].d) * a[i].d) * (float)isum - (f16f(w[i].dmin) * a[i].d) * (float)msum;
-    }
-    *s = sumf;
-}
 
-static void q3_k_vec_dot(int n, float *s, const void *vw, const void *va)
-{
-    const blk_q3_k *w = vw;
-    const blk_q8_k *a = va;
-    float sumf = 0;
-    for (int i = 0; i < n / QK_K; i++) {
-        int isum = 0;
-        for (int g = 0; g < 16; g++) {
-            int gs = 0;
-            for (int e = 16 * g; e < 16 * g + 16; e++) gs += q3k_quant(&w[i], e) * a[i].qs[e];
-            isum += (k3_scale(g, w[i].scales) - 32) * gs;
-        }
-        sumf += (f16f(w[i].d) * a[i].d) * (float)isum;
-    }
-    *s = sumf;
-}
 
-static void q4_k_vec_dot(int n, float *s, const void *vw, const void *va)
-{
-    const blk_q4_k *w = vw;
-    const blk_q8_k *a = va;
-    float sumf = 0;
-    for (int i = 0; i < n / QK_K; i++) {
-        int isum = 0, msum = 0;
-        for (int j = 0; j < 8; j++) {
-            int sc, m, gs = 0;
-            k4_scale_min(j, w[i].scales, &sc, &m);
-            for (int e = 32 * j; e < 32 * j + 32; e++) gs += q4k_quant(&w[i], e) * a[i].qs[e];
-            isum += sc * gs;
-            msum += m * (a[i].bsums[2 * j] + a[i].bsums[2 * j + 1]);
-        }
-        sumf += (f16f(w[i].d) * a[i].d) * (float)isum - (f16f(w[i].dmin) * a[i].d) * (float)msum;
-    }
-    *s = sumf;
-}
 
-static void q5_k_vec_dot(int n, float *s, const void *vw, const void *va)
-{
-    const blk_q5_k *w = vw;
-    const blk_q8_k *a = va;
-    float sumf = 0;
-    for (int i = 0; i < n / QK_K; i++) {
-        int isum = 0, msum = 0;
-        for (int j = 0; j < 8; j++) {
-            int sc, m, gs = 0;
-            k4_scale_min(j, w[i].scales, &sc, &m);
-            for (int e = 32 * j; e < 32 * j + 32; e++) gs += q5k_quant(&w[i], e) * a[i].qs[e];
-            isum += sc * gs;
-            msum += m * (a[i].bsums[2 * j] + a[i].bsums[2 * j + 1]);
-        }
-        sumf += (f16f(w[i].d) * a[i].d) * (float)isum - (f16f(w[i].dmin) * a[i].d) * (float)msum;
-    }
-    *s = sumf;
-}
 
-static void q6_k_vec_dot(int n, float *s, const void *vw, const void *va)
-{
-    const blk_q6_k *w = vw;
-    const blk_q8_k *a = va;
-    float sumf = 0;
-    for (int i = 0; i < n / QK_K; i++) {
-        int isum = 0;
-        for (int g = 0; g < 16; g++) {
-            int gs = 0;
-            for (int e = 16 * g; e < 16 * g + 16; e++) gs += q6k_quant(&w[i], e) * a[i].qs[e];
-            isum += w[i].scales[g] * gs;
-        }
-        sumf += (f16f(w[i].d) * a[i].d) * (float)isum;
-    }
-    *s = sumf;
-}
 
-static void iq4_nl_vec_dot(int n, float *s, const void *vw, const void *va)
-{
-    const blk_iq4_nl *w = vw;
-    const blk_q8_0 *a = va;
-    float sumf = 0;
-    for (int i = 0; i < n / QK_32; i++) {
-        int isum = 0;
-        for (int e = 0; e < 32; e++) isum += iq4_value(w[i].qs, e) * a[i].qs[e];
-        sumf += (float)isum * (f16f(w[i].d) * f16f(a[i].d));
-    }
-    *s = sumf;
-}
 
-static void iq4_xs_vec_dot(int n, float *s, const void *vw, const void *va)
-{
-    const blk_iq4_xs *w = vw;
-    const blk_q8_k *a = va;
-    float sumf = 0;
-    for (int i = 0; i < n / QK_K; i++) {
-        int isum = 0;
-        for (int j = 0; j < 8; j++) {
-            int gs = 0;
-            for (int e = 0; e < 32; e++) gs += iq4_value(w[i].qs + 16 * j, e) * a[i].qs[32 * j + e];
-            isum += iq4xs_scale(&w[i], j) * gs;
-        }
-        sumf += (f16f(w[i].d) * a[i].d) * (float)isum;
-    }
-    *s = sumf;
-}
 
 /* ---- quantizers (from_float of the weight types), llama.cpp's method
  * without an importance matrix: the same searches in the same float
@@ -1320,6 +1080,398 @@ static void iq4_xs_from_float(const float *x, void *vy, int64_t n)
         }
         memcpy(&y[i].scales_h, &sh, 2);
     }
+}
+
+/* ============================================================== vec_dot
+ *
+ * The arithmetic llama.cpp's CPU backend performs at decode, as built for
+ * x86 with AVX2/AVX-512 (the goldens' machine). With one token llamafile's
+ * sgemm declines (n < 2), so each weight row meets the activation row in
+ * ggml's vec_dot, or, for the weights it repacks (Q4_0, IQ4_NL), in its
+ * gemv. Reproducing the float operation order makes mote's logits
+ * bit-identical to llama.cpp's at decode, and every kernel table here gives
+ * bit-identical results to this reference (tests/test_kernels.c checks), so
+ * a model answers the same on every CPU.
+ *
+ * "Lane" types (Q8_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K,
+ * IQ4_XS; also Q8_1, Q8_K): 8 float lanes. Per block (super-block), lane k
+ * gets the exact integer sum of scale * q_w * q_a over the elements e with
+ * (e % 32) / 4 == k (4 consecutive bytes of each 32-byte chunk: what
+ * maddubs+madd, dpbusd and sdot produce), then acc[k] = fma(d, lane, acc[k])
+ * with d = d_w * d_a in f32; the result is hsum8(acc).
+ * "Chain" types (Q4_0, IQ4_NL, ggml's repacked gemv): s = fma((float)isum,
+ * d, s) block after block, isum the block's whole integer dot.
+ * The terms with a min (Q4_1, Q5_1, Q2_K, Q4_K, Q5_K) are per function.
+ * F32 / F16: ggml's AVX-512 vec_dot (4 x 16 lanes); BF16: its AVX512-BF16
+ * one (2 x 16 lanes of vdpbf16ps). Scalar `a += b * c` in ggml is compiled
+ * with FMA contraction, so those are fmaf here.
+ */
+
+/* ggml's hsum_float_8: (lo + hi), then (0 + 2) + (1 + 3). */
+static inline float hsum8(const float a[8])
+{
+    float t0 = a[4] + a[0], t1 = a[5] + a[1], t2 = a[6] + a[2], t3 = a[7] + a[3];
+    return (t0 + t2) + (t1 + t3);
+}
+
+/* lanes[k] += sum over e < n of sc[e / 16] * w[e] * a[e], (e % 32) / 4 == k. */
+static inline void lanes_add(int lanes[8], const int8_t *w, const int8_t *a, int n, const int *sc16)
+{
+    for (int c = 0; c < n; c += 32)
+        for (int k = 0; k < 8; k++) {
+            int e = c + 4 * k;
+            int p = w[e] * a[e] + w[e + 1] * a[e + 1] + w[e + 2] * a[e + 2] + w[e + 3] * a[e + 3];
+            lanes[k] += (sc16 ? sc16[e / 16] : 1) * p;
+        }
+}
+
+static inline void lanes_fma(float acc[8], float d, const int lanes[8])
+{
+    for (int k = 0; k < 8; k++) acc[k] = fmaf(d, (float)lanes[k], acc[k]);
+}
+
+static inline int isum32(const int8_t *w, const int8_t *a)
+{
+    int s = 0;
+    for (int e = 0; e < 32; e++) s += w[e] * a[e];
+    return s;
+}
+
+/* Quants of one 32-block as int8 values (the integer the scale multiplies). */
+static void q4_0_quants(const blk_q4_0 *b, int8_t *q)
+{
+    for (int j = 0; j < 16; j++) { q[j] = (int8_t)((b->qs[j] & 0xf) - 8); q[j + 16] = (int8_t)((b->qs[j] >> 4) - 8); }
+}
+static void q4_1_quants(const blk_q4_1 *b, int8_t *q)
+{
+    for (int j = 0; j < 16; j++) { q[j] = (int8_t)(b->qs[j] & 0xf); q[j + 16] = (int8_t)(b->qs[j] >> 4); }
+}
+static void q5_quants(const uint8_t *qs, const uint8_t *qh4, int off, int8_t *q)
+{
+    uint32_t qh = load_u32(qh4);
+    for (int j = 0; j < 16; j++) {
+        q[j] = (int8_t)(((qs[j] & 0xf) | ((qh >> j) & 1) << 4) - off);
+        q[j + 16] = (int8_t)(((qs[j] >> 4) | ((qh >> (j + 16)) & 1) << 4) - off);
+    }
+}
+static void iq4_quants(const uint8_t *qs, int8_t *q)
+{
+    for (int e = 0; e < 32; e++) q[e] = (int8_t)iq4_value(qs, e);
+}
+
+static void q4_0_vec_dot(int n, float *s, const void *vw, const void *va)
+{
+    const blk_q4_0 *w = vw;
+    const blk_q8_0 *a = va;
+    float sum = 0;
+    int8_t q[32];
+    for (int i = 0; i < n / QK_32; i++) {
+        q4_0_quants(&w[i], q);
+        sum = fmaf((float)isum32(q, a[i].qs), f16f(w[i].d) * f16f(a[i].d), sum);
+    }
+    *s = sum;
+}
+
+static void iq4_nl_vec_dot(int n, float *s, const void *vw, const void *va)
+{
+    const blk_iq4_nl *w = vw;
+    const blk_q8_0 *a = va;
+    float sum = 0;
+    int8_t q[32];
+    for (int i = 0; i < n / QK_32; i++) {
+        iq4_quants(w[i].qs, q);
+        sum = fmaf((float)isum32(q, a[i].qs), f16f(w[i].d) * f16f(a[i].d), sum);
+    }
+    *s = sum;
+}
+
+static void q8_0_vec_dot(int n, float *s, const void *vw, const void *va)
+{
+    const blk_q8_0 *w = vw, *a = va;
+    float acc[8] = {0};
+    for (int i = 0; i < n / QK_32; i++) {
+        int lanes[8] = {0};
+        lanes_add(lanes, w[i].qs, a[i].qs, 32, NULL);
+        lanes_fma(acc, f16f(w[i].d) * f16f(a[i].d), lanes);
+    }
+    *s = hsum8(acc);
+}
+
+/* Not used by models (ggml has no Q8_1 weights); same arithmetic as Q8_0. */
+static void q8_1_vec_dot(int n, float *s, const void *vw, const void *va)
+{
+    const blk_q8_1 *w = vw, *a = va;
+    float acc[8] = {0};
+    for (int i = 0; i < n / QK_32; i++) {
+        int lanes[8] = {0};
+        lanes_add(lanes, w[i].qs, a[i].qs, 32, NULL);
+        lanes_fma(acc, f16f(w[i].d) * f16f(a[i].d), lanes);
+    }
+    *s = hsum8(acc);
+}
+
+static void q5_0_vec_dot(int n, float *s, const void *vw, const void *va)
+{
+    const blk_q5_0 *w = vw;
+    const blk_q8_0 *a = va;
+    float acc[8] = {0};
+    int8_t q[32];
+    for (int i = 0; i < n / QK_32; i++) {
+        int lanes[8] = {0};
+        q5_quants(w[i].qs, w[i].qh, 16, q);
+        lanes_add(lanes, q, a[i].qs, 32, NULL);
+        lanes_fma(acc, f16f(w[i].d) * f16f(a[i].d), lanes);
+    }
+    *s = hsum8(acc);
+}
+
+/* _1 types: the min contributes m_w * s_a per block, summed in a separate
+ * float (fused multiply-add), added after the lanes' sum. */
+static void q4_1_vec_dot(int n, float *s, const void *vw, const void *va)
+{
+    const blk_q4_1 *w = vw;
+    const blk_q8_1 *a = va;
+    float acc[8] = {0}, summs = 0;
+    int8_t q[32];
+    for (int i = 0; i < n / QK_32; i++) {
+        int lanes[8] = {0};
+        summs = fmaf(f16f(w[i].m), f16f(a[i].s), summs);
+        q4_1_quants(&w[i], q);
+        lanes_add(lanes, q, a[i].qs, 32, NULL);
+        lanes_fma(acc, f16f(w[i].d) * f16f(a[i].d), lanes);
+    }
+    *s = hsum8(acc) + summs;
+}
+
+static void q5_1_vec_dot(int n, float *s, const void *vw, const void *va)
+{
+    const blk_q5_1 *w = vw;
+    const blk_q8_1 *a = va;
+    float acc[8] = {0}, summs = 0;
+    int8_t q[32];
+    for (int i = 0; i < n / QK_32; i++) {
+        int lanes[8] = {0};
+        summs = fmaf(f16f(w[i].m), f16f(a[i].s), summs);
+        q5_quants(w[i].qs, w[i].qh, 0, q);
+        lanes_add(lanes, q, a[i].qs, 32, NULL);
+        lanes_fma(acc, f16f(w[i].d) * f16f(a[i].d), lanes);
+    }
+    *s = hsum8(acc) + summs;
+}
+
+static void q8_k_vec_dot(int n, float *s, const void *vw, const void *va)
+{
+    const blk_q8_k *w = vw, *a = va;
+    float acc[8] = {0};
+    for (int i = 0; i < n / QK_K; i++) {
+        int lanes[8] = {0};
+        lanes_add(lanes, w[i].qs, a[i].qs, QK_K, NULL);
+        lanes_fma(acc, w[i].d * a[i].d, lanes);
+    }
+    *s = hsum8(acc);
+}
+
+/* Q2_K: the mins first, as lanes too: lane k = m[2k] * bsum[2k] +
+ * m[2k+1] * bsum[2k+1], scaled by dmin = -d_a * dmin_w. */
+static void q2_k_vec_dot(int n, float *s, const void *vw, const void *va)
+{
+    const blk_q2_k *w = vw;
+    const blk_q8_k *a = va;
+    float acc[8] = {0};
+    int8_t q[QK_K];
+    int sc[16];
+    for (int i = 0; i < n / QK_K; i++) {
+        int ml[8], lanes[8] = {0};
+        for (int k = 0; k < 8; k++)
+            ml[k] = (w[i].scales[2 * k] >> 4) * a[i].bsums[2 * k] + (w[i].scales[2 * k + 1] >> 4) * a[i].bsums[2 * k + 1];
+        lanes_fma(acc, -a[i].d * f16f(w[i].dmin), ml);
+        for (int e = 0; e < QK_K; e++) q[e] = (int8_t)q2k_quant(&w[i], e);
+        for (int g = 0; g < 16; g++) sc[g] = w[i].scales[g] & 0xf;
+        lanes_add(lanes, q, a[i].qs, QK_K, sc);
+        lanes_fma(acc, a[i].d * f16f(w[i].d), lanes);
+    }
+    *s = hsum8(acc);
+}
+
+static void q3_k_vec_dot(int n, float *s, const void *vw, const void *va)
+{
+    const blk_q3_k *w = vw;
+    const blk_q8_k *a = va;
+    float acc[8] = {0};
+    int8_t q[QK_K];
+    int sc[16];
+    for (int i = 0; i < n / QK_K; i++) {
+        int lanes[8] = {0};
+        for (int e = 0; e < QK_K; e++) q[e] = (int8_t)q3k_quant(&w[i], e);
+        for (int g = 0; g < 16; g++) sc[g] = k3_scale(g, w[i].scales) - 32;
+        lanes_add(lanes, q, a[i].qs, QK_K, sc);
+        lanes_fma(acc, a[i].d * f16f(w[i].d), lanes);
+    }
+    *s = hsum8(acc);
+}
+
+/* Q4_K: mins in 4 more lanes, lane j = m[2j] * S[2j] + m[2j+1] * S[2j+1]
+ * with S[j] the sum of sub-block j (two bsums), reduced as (0 + 2) + (1 + 3)
+ * and added after the main lanes. TODO(repack): llama.cpp repacks Q4_K
+ * weights on AVX2 machines and its gemv sums in another order; this is the
+ * order of its plain vec_dot. */
+static void q4_k_vec_dot(int n, float *s, const void *vw, const void *va)
+{
+    const blk_q4_k *w = vw;
+    const blk_q8_k *a = va;
+    float acc[8] = {0}, accm[4] = {0};
+    int8_t q[QK_K];
+    int sc[16];
+    for (int i = 0; i < n / QK_K; i++) {
+        int lanes[8] = {0}, scv[8], mv[8];
+        for (int j = 0; j < 8; j++) k4_scale_min(j, w[i].scales, &scv[j], &mv[j]);
+        float dmin = -a[i].d * f16f(w[i].dmin);
+        for (int j = 0; j < 4; j++) {
+            int s0 = a[i].bsums[4 * j] + a[i].bsums[4 * j + 1], s1 = a[i].bsums[4 * j + 2] + a[i].bsums[4 * j + 3];
+            accm[j] = fmaf(dmin, (float)(mv[2 * j] * s0 + mv[2 * j + 1] * s1), accm[j]);
+        }
+        for (int e = 0; e < QK_K; e++) q[e] = (int8_t)q4k_quant(&w[i], e);
+        for (int g = 0; g < 16; g++) sc[g] = scv[g / 2];
+        lanes_add(lanes, q, a[i].qs, QK_K, sc);
+        lanes_fma(acc, a[i].d * f16f(w[i].d), lanes);
+    }
+    *s = hsum8(acc) + ((accm[0] + accm[2]) + (accm[1] + accm[3]));
+}
+
+/* Q5_K: the mins' integer total in one float, summs = fma(dmin, M, summs). */
+static void q5_k_vec_dot(int n, float *s, const void *vw, const void *va)
+{
+    const blk_q5_k *w = vw;
+    const blk_q8_k *a = va;
+    float acc[8] = {0}, summs = 0;
+    int8_t q[QK_K];
+    int sc[16];
+    for (int i = 0; i < n / QK_K; i++) {
+        int lanes[8] = {0}, scv[8], mv[8], msum = 0;
+        for (int j = 0; j < 8; j++) {
+            k4_scale_min(j, w[i].scales, &scv[j], &mv[j]);
+            msum += mv[j] * (a[i].bsums[2 * j] + a[i].bsums[2 * j + 1]);
+        }
+        summs = fmaf(-a[i].d * f16f(w[i].dmin), (float)msum, summs);
+        for (int e = 0; e < QK_K; e++) q[e] = (int8_t)q5k_quant(&w[i], e);
+        for (int g = 0; g < 16; g++) sc[g] = scv[g / 2];
+        lanes_add(lanes, q, a[i].qs, QK_K, sc);
+        lanes_fma(acc, a[i].d * f16f(w[i].d), lanes);
+    }
+    *s = hsum8(acc) + summs;
+}
+
+static void q6_k_vec_dot(int n, float *s, const void *vw, const void *va)
+{
+    const blk_q6_k *w = vw;
+    const blk_q8_k *a = va;
+    float acc[8] = {0};
+    int8_t q[QK_K];
+    int sc[16];
+    for (int i = 0; i < n / QK_K; i++) {
+        int lanes[8] = {0};
+        for (int e = 0; e < QK_K; e++) q[e] = (int8_t)q6k_quant(&w[i], e);
+        for (int g = 0; g < 16; g++) sc[g] = w[i].scales[g];
+        lanes_add(lanes, q, a[i].qs, QK_K, sc);
+        lanes_fma(acc, a[i].d * f16f(w[i].d), lanes);
+    }
+    *s = hsum8(acc);
+}
+
+static void iq4_xs_vec_dot(int n, float *s, const void *vw, const void *va)
+{
+    const blk_iq4_xs *w = vw;
+    const blk_q8_k *a = va;
+    float acc[8] = {0};
+    int8_t q[QK_K];
+    int sc[16];
+    for (int i = 0; i < n / QK_K; i++) {
+        int lanes[8] = {0};
+        for (int j = 0; j < 8; j++) {
+            iq4_quants(w[i].qs + 16 * j, q + 32 * j);
+            sc[2 * j] = sc[2 * j + 1] = iq4xs_scale(&w[i], j);
+        }
+        lanes_add(lanes, q, a[i].qs, QK_K, sc);
+        lanes_fma(acc, f16f(w[i].d) * a[i].d, lanes);
+    }
+    *s = hsum8(acc);
+}
+
+/* ggml's _mm512_reduce_add_ps (as GCC expands it) of 16 lanes. */
+static inline float reduce16(const float v[16])
+{
+    float t[8], u[4];
+    for (int i = 0; i < 8; i++) t[i] = v[i + 8] + v[i];
+    for (int i = 0; i < 4; i++) u[i] = t[i + 4] + t[i];
+    return (u[0] + u[2]) + (u[1] + u[3]);
+}
+
+/* 4 accumulators of 16 lanes over steps of 64 elements, folded 0+2, 1+3,
+ * then 0+1, then reduce16. */
+static inline float fold4x16(float acc[4][16])
+{
+    for (int l = 0; l < 16; l++) {
+        acc[0][l] += acc[2][l];
+        acc[1][l] += acc[3][l];
+    }
+    for (int l = 0; l < 16; l++) acc[0][l] += acc[1][l];
+    return reduce16(acc[0]);
+}
+
+/* ggml_vec_dot_f32: float total, tail fused into it. */
+static void f32_vec_dot(int n, float *s, const void *vw, const void *va)
+{
+    const float *x = vw, *y = va;
+    float acc[4][16] = {{0}}, sum = 0;
+    int np = n & ~63;
+    for (int i = 0; i < np; i += 64)
+        for (int j = 0; j < 4; j++)
+            for (int l = 0; l < 16; l++) acc[j][l] = fmaf(x[i + 16 * j + l], y[i + 16 * j + l], acc[j][l]);
+    if (np) sum = fold4x16(acc);
+    for (int i = np; i < n; i++) sum = fmaf(x[i], y[i], sum);
+    *s = sum;
+}
+
+/* ggml_vec_dot_f16: the same lanes (a product of halves is exact in
+ * float), the total and the tail in double. */
+static void f16_vec_dot(int n, float *s, const void *vw, const void *va)
+{
+    const kern_f16 *x = vw, *y = va;
+    float acc[4][16] = {{0}};
+    double sum = 0;
+    int np = n & ~63;
+    for (int i = 0; i < np; i += 64)
+        for (int j = 0; j < 4; j++)
+            for (int l = 0; l < 16; l++)
+                acc[j][l] += f16f(x[i + 16 * j + l]) * f16f(y[i + 16 * j + l]);
+    if (np) sum = fold4x16(acc);
+    for (int i = np; i < n; i++) sum += (double)(f16f(x[i]) * f16f(y[i]));
+    *s = (float)sum;
+}
+
+/* One lane of vdpbf16ps: acc += x1*y1, then acc += x0*y0; subnormal
+ * inputs read as zero, subnormal results flushed to zero, round to nearest
+ * even (products of bf16 values are exact in float). */
+static inline float bf16_daz(kern_bf16 h) { return (h & 0x7f80) ? kern_bf16_to_f32(h) : 0.0f; }
+static inline float ftz(float v) { return fabsf(v) < 0x1p-126f ? copysignf(0.0f, v) : v; }
+
+static void bf16_vec_dot(int n, float *s, const void *vw, const void *va)
+{
+    const kern_bf16 *x = vw, *y = va;
+    float c[2][16] = {{0}};
+    double sum = 0;
+    int i = 0;
+    for (; i + 64 <= n; i += 64)
+        for (int h = 0; h < 2; h++)
+            for (int l = 0; l < 16; l++) {
+                int e = i + 32 * h + 2 * l;
+                c[h][l] = ftz(c[h][l] + bf16_daz(x[e + 1]) * bf16_daz(y[e + 1]));
+                c[h][l] = ftz(c[h][l] + bf16_daz(x[e]) * bf16_daz(y[e]));
+            }
+    sum += (double)reduce16(c[0]);
+    sum += (double)reduce16(c[1]);
+    for (; i < n; i++) sum += (double)(kern_bf16_to_f32(x[i]) * kern_bf16_to_f32(y[i]));
+    *s = (float)sum;
 }
 
 /* ================================================================ table */

@@ -15,6 +15,7 @@
 #include "kernels/quant.h"
 
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 /* ---------------------------------------------------------------- helpers */
@@ -36,6 +37,8 @@ static inline int hsum8_i32(__m256i v)
 }
 
 static inline float h2f(kern_f16 h) { return _cvtsh_ss(h); }
+
+static inline __m256 load_f16x8(const kern_f16 *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
 
 /* 16 bytes of nibbles -> 32 bytes: lanes 0..15 the low nibbles (elements
  * 0..15 of the block), lanes 16..31 the high nibbles (elements 16..31). */
@@ -72,43 +75,6 @@ static inline __m256i dot_ss(__m256i x, __m256i y)
 
 /* ------------------------------------------------------- F32 / F16 / BF16 */
 
-static void f32_vec_dot(int n, float *s, const void *w, const void *a)
-{
-    const float *x = w, *y = a;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
-    int i = 0;
-    for (; i + 32 <= n; i += 32) {
-        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), acc1);
-        acc2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 16), _mm256_loadu_ps(y + i + 16), acc2);
-        acc3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 24), _mm256_loadu_ps(y + i + 24), acc3);
-    }
-    for (; i + 8 <= n; i += 8)
-        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), acc0);
-    float sum = hsum8(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
-    for (; i < n; i++) sum += x[i] * y[i];
-    *s = sum;
-}
-
-static inline __m256 load_f16x8(const kern_f16 *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
-
-static void f16_vec_dot(int n, float *s, const void *w, const void *a)
-{
-    const kern_f16 *x = w, *y = a;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
-    int i = 0;
-    for (; i + 32 <= n; i += 32) {
-        acc0 = _mm256_fmadd_ps(load_f16x8(x + i), load_f16x8(y + i), acc0);
-        acc1 = _mm256_fmadd_ps(load_f16x8(x + i + 8), load_f16x8(y + i + 8), acc1);
-        acc2 = _mm256_fmadd_ps(load_f16x8(x + i + 16), load_f16x8(y + i + 16), acc2);
-        acc3 = _mm256_fmadd_ps(load_f16x8(x + i + 24), load_f16x8(y + i + 24), acc3);
-    }
-    for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(load_f16x8(x + i), load_f16x8(y + i), acc0);
-    float sum = hsum8(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
-    for (; i < n; i++) sum += h2f(x[i]) * h2f(y[i]);
-    *s = sum;
-}
-
 static void f16_from_float(const float *x, void *vy, int64_t n)
 {
     kern_f16 *y = vy;
@@ -132,22 +98,6 @@ static inline __m256 load_bf16x8(const kern_bf16 *p)
     return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
 }
 
-static void bf16_vec_dot(int n, float *s, const void *w, const void *a)
-{
-    const kern_bf16 *x = w, *y = a;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
-    int i = 0;
-    for (; i + 32 <= n; i += 32) {
-        acc0 = _mm256_fmadd_ps(load_bf16x8(x + i), load_bf16x8(y + i), acc0);
-        acc1 = _mm256_fmadd_ps(load_bf16x8(x + i + 8), load_bf16x8(y + i + 8), acc1);
-        acc2 = _mm256_fmadd_ps(load_bf16x8(x + i + 16), load_bf16x8(y + i + 16), acc2);
-        acc3 = _mm256_fmadd_ps(load_bf16x8(x + i + 24), load_bf16x8(y + i + 24), acc3);
-    }
-    for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(load_bf16x8(x + i), load_bf16x8(y + i), acc0);
-    float sum = hsum8(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
-    for (; i < n; i++) sum += kern_bf16_to_f32(x[i]) * kern_bf16_to_f32(y[i]);
-    *s = sum;
-}
 
 /* Round to nearest even on the bit pattern; NaN -> quiet (| 0x40). */
 static void bf16_from_float(const float *x, void *vy, int64_t n)
@@ -229,53 +179,35 @@ static void q8_1_from_float(const float *x, void *vy, int64_t n)
     }
 }
 
-/* ------------------------------------------------------------- vec_dot */
+/* ------------------------------------------------------------- vec_dot
+ * Bit-identical to ref.c (llama.cpp's decode arithmetic): integer lanes
+ * k = bytes 4k..4k+3 of each 32-byte chunk (maddubs + madd), one fused
+ * multiply-add per block into 8 float lanes, hsum8 at the end. */
 
-static void q4_0_vec_dot(int n, float *s, const void *vw, const void *va)
+static inline __m256i loadu256(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
+
+/* acc = fma(d, lanes, acc) */
+static inline __m256 lanes_fma(__m256 acc, float d, __m256i lanes)
 {
-    const blk_q4_0 *w = vw;
-    const blk_q8_0 *a = va;
-    const int nb = n / QK_32;
-    const __m256i off = _mm256_set1_epi8(8);
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    int i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        __m256i q0 = _mm256_sub_epi8(nibbles32(w[i].qs), off);
-        __m256i q1 = _mm256_sub_epi8(nibbles32(w[i + 1].qs), off);
-        __m256 p0 = _mm256_cvtepi32_ps(dot_ss(q0, _mm256_loadu_si256((const __m256i *)a[i].qs)));
-        __m256 p1 = _mm256_cvtepi32_ps(dot_ss(q1, _mm256_loadu_si256((const __m256i *)a[i + 1].qs)));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[i].d) * h2f(a[i].d)), p0, acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[i + 1].d) * h2f(a[i + 1].d)), p1, acc1);
-    }
-    for (; i < nb; i++) {
-        __m256i q0 = _mm256_sub_epi8(nibbles32(w[i].qs), off);
-        __m256 p0 = _mm256_cvtepi32_ps(dot_ss(q0, _mm256_loadu_si256((const __m256i *)a[i].qs)));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[i].d) * h2f(a[i].d)), p0, acc0);
-    }
-    *s = hsum8(_mm256_add_ps(acc0, acc1));
+    return _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(lanes), acc);
 }
 
-static void q4_1_vec_dot(int n, float *s, const void *vw, const void *va)
+static void q8_0_vec_dot(int n, float *s, const void *vw, const void *va)
 {
-    const blk_q4_1 *w = vw;
-    const blk_q8_1 *a = va;
-    const int nb = n / QK_32;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    float summs = 0;
-    int i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        __m256 p0 = _mm256_cvtepi32_ps(dot_us(nibbles32(w[i].qs), _mm256_loadu_si256((const __m256i *)a[i].qs)));
-        __m256 p1 = _mm256_cvtepi32_ps(dot_us(nibbles32(w[i + 1].qs), _mm256_loadu_si256((const __m256i *)a[i + 1].qs)));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[i].d) * h2f(a[i].d)), p0, acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[i + 1].d) * h2f(a[i + 1].d)), p1, acc1);
-        summs += h2f(w[i].m) * h2f(a[i].s) + h2f(w[i + 1].m) * h2f(a[i + 1].s);
-    }
-    for (; i < nb; i++) {
-        __m256 p0 = _mm256_cvtepi32_ps(dot_us(nibbles32(w[i].qs), _mm256_loadu_si256((const __m256i *)a[i].qs)));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[i].d) * h2f(a[i].d)), p0, acc0);
-        summs += h2f(w[i].m) * h2f(a[i].s);
-    }
-    *s = hsum8(_mm256_add_ps(acc0, acc1)) + summs;
+    const blk_q8_0 *w = vw, *a = va;
+    __m256 acc = _mm256_setzero_ps();
+    for (int i = 0; i < n / QK_32; i++)
+        acc = lanes_fma(acc, h2f(w[i].d) * h2f(a[i].d), dot_ss(loadu256(w[i].qs), loadu256(a[i].qs)));
+    *s = hsum8(acc);
+}
+
+static void q8_1_vec_dot(int n, float *s, const void *vw, const void *va)
+{
+    const blk_q8_1 *w = vw, *a = va;
+    __m256 acc = _mm256_setzero_ps();
+    for (int i = 0; i < n / QK_32; i++)
+        acc = lanes_fma(acc, h2f(w[i].d) * h2f(a[i].d), dot_ss(loadu256(w[i].qs), loadu256(a[i].qs)));
+    *s = hsum8(acc);
 }
 
 /* Q5_0 quants as signed bytes: (nib | hbit << 4) - 16 = nib, or nib | 0xf0
@@ -286,90 +218,414 @@ static inline __m256i q5_0_quants(const blk_q5_0 *b)
     return _mm256_or_si256(nibbles32(b->qs), hi);
 }
 
-static void q5_0_vec_dot(int n, float *s, const void *vw, const void *va)
-{
-    const blk_q5_0 *w = vw;
-    const blk_q8_0 *a = va;
-    const int nb = n / QK_32;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    int i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        __m256 p0 = _mm256_cvtepi32_ps(dot_ss(q5_0_quants(&w[i]), _mm256_loadu_si256((const __m256i *)a[i].qs)));
-        __m256 p1 = _mm256_cvtepi32_ps(dot_ss(q5_0_quants(&w[i + 1]), _mm256_loadu_si256((const __m256i *)a[i + 1].qs)));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[i].d) * h2f(a[i].d)), p0, acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[i + 1].d) * h2f(a[i + 1].d)), p1, acc1);
-    }
-    for (; i < nb; i++) {
-        __m256 p0 = _mm256_cvtepi32_ps(dot_ss(q5_0_quants(&w[i]), _mm256_loadu_si256((const __m256i *)a[i].qs)));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[i].d) * h2f(a[i].d)), p0, acc0);
-    }
-    *s = hsum8(_mm256_add_ps(acc0, acc1));
-}
-
 static inline __m256i q5_1_quants(const blk_q5_1 *b)
 {
     __m256i hi = _mm256_and_si256(bits32(b->qh), _mm256_set1_epi8(0x10));
     return _mm256_or_si256(nibbles32(b->qs), hi);
 }
 
+static void q5_0_vec_dot(int n, float *s, const void *vw, const void *va)
+{
+    const blk_q5_0 *w = vw;
+    const blk_q8_0 *a = va;
+    __m256 acc = _mm256_setzero_ps();
+    for (int i = 0; i < n / QK_32; i++)
+        acc = lanes_fma(acc, h2f(w[i].d) * h2f(a[i].d), dot_ss(q5_0_quants(&w[i]), loadu256(a[i].qs)));
+    *s = hsum8(acc);
+}
+
+static void q4_1_vec_dot(int n, float *s, const void *vw, const void *va)
+{
+    const blk_q4_1 *w = vw;
+    const blk_q8_1 *a = va;
+    __m256 acc = _mm256_setzero_ps();
+    float summs = 0;
+    for (int i = 0; i < n / QK_32; i++) {
+        summs = fmaf(h2f(w[i].m), h2f(a[i].s), summs);
+        acc = lanes_fma(acc, h2f(w[i].d) * h2f(a[i].d), dot_us(nibbles32(w[i].qs), loadu256(a[i].qs)));
+    }
+    *s = hsum8(acc) + summs;
+}
+
 static void q5_1_vec_dot(int n, float *s, const void *vw, const void *va)
 {
     const blk_q5_1 *w = vw;
     const blk_q8_1 *a = va;
-    const int nb = n / QK_32;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    __m256 acc = _mm256_setzero_ps();
     float summs = 0;
+    for (int i = 0; i < n / QK_32; i++) {
+        summs = fmaf(h2f(w[i].m), h2f(a[i].s), summs);
+        acc = lanes_fma(acc, h2f(w[i].d) * h2f(a[i].d), dot_us(q5_1_quants(&w[i]), loadu256(a[i].qs)));
+    }
+    *s = hsum8(acc) + summs;
+}
+
+/* Whole-block integer dots of 4 blocks (lanes of p0..p3 summed), as floats. */
+static inline __m128 isum4(__m256i p0, __m256i p1, __m256i p2, __m256i p3)
+{
+    __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(p0, p1), _mm256_hadd_epi32(p2, p3));
+    return _mm_cvtepi32_ps(_mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1)));
+}
+
+/* "Chain" types: sum = fma((float)isum, d, sum) per block, in order. The
+ * integer work of 4 blocks is done together; only the chain is serial. */
+static inline __m256i q4_0_lanes(const blk_q4_0 *w, const blk_q8_0 *a)
+{
+    return dot_ss(_mm256_sub_epi8(nibbles32(w->qs), _mm256_set1_epi8(8)), loadu256(a->qs));
+}
+
+static void q4_0_vec_dot(int n, float *s, const void *vw, const void *va)
+{
+    const blk_q4_0 *w = vw;
+    const blk_q8_0 *a = va;
+    const int nb = n / QK_32;
+    float sum = 0, f[4];
     int i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        __m256 p0 = _mm256_cvtepi32_ps(dot_us(q5_1_quants(&w[i]), _mm256_loadu_si256((const __m256i *)a[i].qs)));
-        __m256 p1 = _mm256_cvtepi32_ps(dot_us(q5_1_quants(&w[i + 1]), _mm256_loadu_si256((const __m256i *)a[i + 1].qs)));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[i].d) * h2f(a[i].d)), p0, acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[i + 1].d) * h2f(a[i + 1].d)), p1, acc1);
-        summs += h2f(w[i].m) * h2f(a[i].s) + h2f(w[i + 1].m) * h2f(a[i + 1].s);
+    for (; i + 4 <= nb; i += 4) {
+        _mm_storeu_ps(f, isum4(q4_0_lanes(&w[i], &a[i]), q4_0_lanes(&w[i + 1], &a[i + 1]),
+                               q4_0_lanes(&w[i + 2], &a[i + 2]), q4_0_lanes(&w[i + 3], &a[i + 3])));
+        for (int k = 0; k < 4; k++) sum = fmaf(f[k], h2f(w[i + k].d) * h2f(a[i + k].d), sum);
     }
     for (; i < nb; i++) {
-        __m256 p0 = _mm256_cvtepi32_ps(dot_us(q5_1_quants(&w[i]), _mm256_loadu_si256((const __m256i *)a[i].qs)));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(w[i].d) * h2f(a[i].d)), p0, acc0);
-        summs += h2f(w[i].m) * h2f(a[i].s);
+        __m256i z = _mm256_setzero_si256();
+        _mm_storeu_ps(f, isum4(q4_0_lanes(&w[i], &a[i]), z, z, z));
+        sum = fmaf(f[0], h2f(w[i].d) * h2f(a[i].d), sum);
     }
-    *s = hsum8(_mm256_add_ps(acc0, acc1)) + summs;
+    *s = sum;
 }
 
-/* Q8_0 x Q8_0; also Q8_1 x Q8_1 (same layout after the 4-byte header). */
-static inline void q8_dot_blocks(int nb, const uint8_t *w, const uint8_t *a, size_t stride,
-                                 size_t qoff, float *s)
+/* IQ4 nibbles -> table values (int8) by pshufb on the 16-entry table. */
+static inline __m256i iq4_quants(const uint8_t *qs)
 {
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    const __m256i tab = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)kern_iq4nl_values));
+    return _mm256_shuffle_epi8(tab, nibbles32(qs));
+}
+
+static inline __m256i iq4_nl_lanes(const blk_iq4_nl *w, const blk_q8_0 *a)
+{
+    return dot_ss(iq4_quants(w->qs), loadu256(a->qs));
+}
+
+static void iq4_nl_vec_dot(int n, float *s, const void *vw, const void *va)
+{
+    const blk_iq4_nl *w = vw;
+    const blk_q8_0 *a = va;
+    const int nb = n / QK_32;
+    float sum = 0, f[4];
     int i = 0;
-    for (; i + 2 <= nb; i += 2, w += 2 * stride, a += 2 * stride) {
-        kern_f16 dw0, da0, dw1, da1;
-        memcpy(&dw0, w, 2); memcpy(&da0, a, 2);
-        memcpy(&dw1, w + stride, 2); memcpy(&da1, a + stride, 2);
-        __m256 p0 = _mm256_cvtepi32_ps(dot_ss(_mm256_loadu_si256((const __m256i *)(w + qoff)),
-                                              _mm256_loadu_si256((const __m256i *)(a + qoff))));
-        __m256 p1 = _mm256_cvtepi32_ps(dot_ss(_mm256_loadu_si256((const __m256i *)(w + stride + qoff)),
-                                              _mm256_loadu_si256((const __m256i *)(a + stride + qoff))));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(dw0) * h2f(da0)), p0, acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(dw1) * h2f(da1)), p1, acc1);
+    for (; i + 4 <= nb; i += 4) {
+        _mm_storeu_ps(f, isum4(iq4_nl_lanes(&w[i], &a[i]), iq4_nl_lanes(&w[i + 1], &a[i + 1]),
+                               iq4_nl_lanes(&w[i + 2], &a[i + 2]), iq4_nl_lanes(&w[i + 3], &a[i + 3])));
+        for (int k = 0; k < 4; k++) sum = fmaf(f[k], h2f(w[i + k].d) * h2f(a[i + k].d), sum);
     }
-    for (; i < nb; i++, w += stride, a += stride) {
-        kern_f16 dw0, da0;
-        memcpy(&dw0, w, 2); memcpy(&da0, a, 2);
-        __m256 p0 = _mm256_cvtepi32_ps(dot_ss(_mm256_loadu_si256((const __m256i *)(w + qoff)),
-                                              _mm256_loadu_si256((const __m256i *)(a + qoff))));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(h2f(dw0) * h2f(da0)), p0, acc0);
+    for (; i < nb; i++) {
+        __m256i z = _mm256_setzero_si256();
+        _mm_storeu_ps(f, isum4(iq4_nl_lanes(&w[i], &a[i]), z, z, z));
+        sum = fmaf(f[0], h2f(w[i].d) * h2f(a[i].d), sum);
     }
-    *s = hsum8(_mm256_add_ps(acc0, acc1));
+    *s = sum;
 }
 
-static void q8_0_vec_dot(int n, float *s, const void *w, const void *a)
+/* ---- K-quants: a 32-element chunk of unsigned quants u (bytes) against
+ * activations a, minus off * a, times an int16 scale per 16 (low 128-bit
+ * half = first 16 elements): 8 int32 lanes. */
+static inline __m256i chunk_lanes(__m256i u, __m256i a, __m256i sc16)
 {
-    q8_dot_blocks(n / QK_32, w, a, sizeof(blk_q8_0), offsetof(blk_q8_0, qs), s);
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, a), sc16);
 }
 
-static void q8_1_vec_dot(int n, float *s, const void *w, const void *a)
+static inline __m256i chunk_lanes_off(__m256i u, __m256i off, __m256i a, __m256i sc16)
 {
-    q8_dot_blocks(n / QK_32, w, a, sizeof(blk_q8_1), offsetof(blk_q8_1, qs), s);
+    __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(u, a), _mm256_maddubs_epi16(off, a));
+    return _mm256_madd_epi16(p, sc16);
+}
+
+/* int16 scale vector: s0 in the low 128-bit half, s1 in the high one. */
+static inline __m256i scale_pair(int s0, int s1)
+{
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16((short)s0)), _mm_set1_epi16((short)s1), 1);
+}
+
+static void q2_k_vec_dot(int n, float *s, const void *vw, const void *va)
+{
+    const blk_q2_k *w = vw;
+    const blk_q8_k *a = va;
+    const __m256i m3 = _mm256_set1_epi8(3);
+    __m256 acc = _mm256_setzero_ps();
+    for (int i = 0; i < n / QK_K; i++) {
+        const uint8_t *sc = w[i].scales;
+        __m128i sc8 = _mm_loadu_si128((const __m128i *)sc);
+        __m256i mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc8, 4), _mm_set1_epi8(0xf)));
+        __m256i ml = _mm256_madd_epi16(mins, loadu256(a[i].bsums));
+        acc = lanes_fma(acc, -a[i].d * h2f(w[i].dmin), ml);
+        __m256i sumi = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            __m256i bits = loadu256(w[i].qs + 32 * h);
+            for (int c = 0; c < 4; c++) {
+                __m256i u = _mm256_and_si256(_mm256_srli_epi16(bits, 2 * c), m3);
+                int g = 8 * h + 2 * c;
+                sumi = _mm256_add_epi32(sumi, chunk_lanes(u, loadu256(a[i].qs + 128 * h + 32 * c),
+                                                          scale_pair(sc[g] & 0xf, sc[g + 1] & 0xf)));
+            }
+        }
+        acc = lanes_fma(acc, a[i].d * h2f(w[i].d), sumi);
+    }
+    *s = hsum8(acc);
+}
+
+/* 16 6-bit Q3_K scales, minus 32. */
+static inline void q3_k_scales(const uint8_t *q, int *sc)
+{
+    for (int j = 0; j < 16; j++) {
+        int lo = j < 8 ? q[j] & 0xf : q[j - 8] >> 4;
+        sc[j] = (lo | ((q[8 + j % 4] >> (2 * (j / 4))) & 3) << 4) - 32;
+    }
+}
+
+static void q3_k_vec_dot(int n, float *s, const void *vw, const void *va)
+{
+    const blk_q3_k *w = vw;
+    const blk_q8_k *a = va;
+    const __m256i m3 = _mm256_set1_epi8(3), four = _mm256_set1_epi8(4);
+    __m256 acc = _mm256_setzero_ps();
+    for (int i = 0; i < n / QK_K; i++) {
+        int sc[16];
+        q3_k_scales(w[i].scales, sc);
+        __m256i hm = loadu256(w[i].hmask), sumi = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            __m256i bits = loadu256(w[i].qs + 32 * h);
+            for (int c = 0; c < 4; c++) {
+                /* q + 4 = low 2 bits | high bit << 2 (bit 4h + c of hmask[l]) */
+                int b = 4 * h + c;
+                __m256i hb = _mm256_and_si256(_mm256_srli_epi16(hm, b), _mm256_set1_epi8(1));
+                __m256i u = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(bits, 2 * c), m3),
+                                            _mm256_slli_epi16(hb, 2));
+                int g = 8 * h + 2 * c;
+                sumi = _mm256_add_epi32(sumi, chunk_lanes_off(u, four, loadu256(a[i].qs + 128 * h + 32 * c),
+                                                              scale_pair(sc[g], sc[g + 1])));
+            }
+        }
+        acc = lanes_fma(acc, a[i].d * h2f(w[i].d), sumi);
+    }
+    *s = hsum8(acc);
+}
+
+static inline void k4_scales(const uint8_t *q, int *sc, int *m)
+{
+    for (int j = 0; j < 8; j++) {
+        if (j < 4) {
+            sc[j] = q[j] & 63;
+            m[j] = q[j + 4] & 63;
+        } else {
+            sc[j] = (q[j + 4] & 0xf) | (q[j - 4] >> 6) << 4;
+            m[j] = (q[j + 4] >> 4) | (q[j] >> 6) << 4;
+        }
+    }
+}
+
+/* m[2j] * S[2j] + m[2j+1] * S[2j+1], S = sums of sub-blocks (2 bsums each). */
+static inline __m128i k4_min_lanes(const int *m, const int16_t *bsums)
+{
+    __m128i b0 = _mm_loadu_si128((const __m128i *)bsums), b1 = _mm_loadu_si128((const __m128i *)(bsums + 8));
+    __m128i S = _mm_hadd_epi16(b0, b1);
+    __m128i mv = _mm_setr_epi16((short)m[0], (short)m[1], (short)m[2], (short)m[3],
+                                (short)m[4], (short)m[5], (short)m[6], (short)m[7]);
+    return _mm_madd_epi16(mv, S);
+}
+
+static void q4_k_vec_dot(int n, float *s, const void *vw, const void *va)
+{
+    const blk_q4_k *w = vw;
+    const blk_q8_k *a = va;
+    const __m256i m4 = _mm256_set1_epi8(0xf);
+    __m256 acc = _mm256_setzero_ps();
+    __m128 accm = _mm_setzero_ps();
+    for (int i = 0; i < n / QK_K; i++) {
+        int sc[8], m[8];
+        k4_scales(w[i].scales, sc, m);
+        float dmin = -a[i].d * h2f(w[i].dmin);
+        accm = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(k4_min_lanes(m, a[i].bsums)), accm);
+        __m256i sumi = _mm256_setzero_si256();
+        for (int g = 0; g < 4; g++) {
+            __m256i bits = loadu256(w[i].qs + 32 * g);
+            __m256i lo = chunk_lanes(_mm256_and_si256(bits, m4), loadu256(a[i].qs + 64 * g),
+                                     _mm256_set1_epi16((short)sc[2 * g]));
+            __m256i hi = chunk_lanes(_mm256_and_si256(_mm256_srli_epi16(bits, 4), m4), loadu256(a[i].qs + 64 * g + 32),
+                                     _mm256_set1_epi16((short)sc[2 * g + 1]));
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(lo, hi));
+        }
+        acc = lanes_fma(acc, a[i].d * h2f(w[i].d), sumi);
+    }
+    accm = _mm_add_ps(accm, _mm_movehl_ps(accm, accm));
+    accm = _mm_add_ss(accm, _mm_movehdup_ps(accm));
+    *s = hsum8(acc) + _mm_cvtss_f32(accm);
+}
+
+static void q5_k_vec_dot(int n, float *s, const void *vw, const void *va)
+{
+    const blk_q5_k *w = vw;
+    const blk_q8_k *a = va;
+    const __m256i m4 = _mm256_set1_epi8(0xf), one = _mm256_set1_epi8(1);
+    __m256 acc = _mm256_setzero_ps();
+    float summs = 0;
+    for (int i = 0; i < n / QK_K; i++) {
+        int sc[8], m[8], msum = 0;
+        k4_scales(w[i].scales, sc, m);
+        for (int j = 0; j < 8; j++) msum += m[j] * (a[i].bsums[2 * j] + a[i].bsums[2 * j + 1]);
+        summs = fmaf(-a[i].d * h2f(w[i].dmin), (float)msum, summs);
+        __m256i hb = loadu256(w[i].qh), sumi = _mm256_setzero_si256();
+        for (int g = 0; g < 4; g++) {
+            __m256i bits = loadu256(w[i].qs + 32 * g);
+            __m256i h0 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * g), one), 4);
+            __m256i h1 = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2 * g + 1), one), 4);
+            __m256i u0 = _mm256_or_si256(_mm256_and_si256(bits, m4), h0);
+            __m256i u1 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(bits, 4), m4), h1);
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(
+                chunk_lanes(u0, loadu256(a[i].qs + 64 * g), _mm256_set1_epi16((short)sc[2 * g])),
+                chunk_lanes(u1, loadu256(a[i].qs + 64 * g + 32), _mm256_set1_epi16((short)sc[2 * g + 1]))));
+        }
+        acc = lanes_fma(acc, a[i].d * h2f(w[i].d), sumi);
+    }
+    *s = hsum8(acc) + summs;
+}
+
+static void q6_k_vec_dot(int n, float *s, const void *vw, const void *va)
+{
+    const blk_q6_k *w = vw;
+    const blk_q8_k *a = va;
+    const __m256i m4 = _mm256_set1_epi8(0xf), m3 = _mm256_set1_epi8(3), off = _mm256_set1_epi8(32);
+    __m256 acc = _mm256_setzero_ps();
+    for (int i = 0; i < n / QK_K; i++) {
+        const int8_t *sc = w[i].scales;
+        __m256i sumi = _mm256_setzero_si256();
+        for (int h = 0; h < 2; h++) {
+            __m256i l0 = loadu256(w[i].ql + 64 * h), l1 = loadu256(w[i].ql + 64 * h + 32);
+            __m256i qh = loadu256(w[i].qh + 32 * h);
+            for (int k = 0; k < 4; k++) {
+                __m256i lo = _mm256_and_si256(_mm256_srli_epi16(k & 1 ? l1 : l0, 4 * (k >> 1)), m4);
+                __m256i hi = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), m3), 4);
+                int g = 8 * h + 2 * k;
+                sumi = _mm256_add_epi32(sumi, chunk_lanes_off(_mm256_or_si256(lo, hi), off,
+                                                              loadu256(a[i].qs + 128 * h + 32 * k),
+                                                              scale_pair(sc[g], sc[g + 1])));
+            }
+        }
+        acc = lanes_fma(acc, a[i].d * h2f(w[i].d), sumi);
+    }
+    *s = hsum8(acc);
+}
+
+static inline int iq4xs_scale(const blk_iq4_xs *b, int j)
+{
+    uint16_t h;
+    memcpy(&h, &b->scales_h, 2);
+    return (((b->scales_l[j / 2] >> (4 * (j % 2))) & 0xf) | ((h >> (2 * j)) & 3) << 4) - 32;
+}
+
+static void iq4_xs_vec_dot(int n, float *s, const void *vw, const void *va)
+{
+    const blk_iq4_xs *w = vw;
+    const blk_q8_k *a = va;
+    __m256 acc = _mm256_setzero_ps();
+    for (int i = 0; i < n / QK_K; i++) {
+        __m256i sumi = _mm256_setzero_si256();
+        for (int j = 0; j < 8; j++) {
+            __m256i p = dot_ss(iq4_quants(w[i].qs + 16 * j), loadu256(a[i].qs + 32 * j));
+            sumi = _mm256_add_epi32(sumi, _mm256_mullo_epi32(p, _mm256_set1_epi32(iq4xs_scale(&w[i], j))));
+        }
+        acc = lanes_fma(acc, h2f(w[i].d) * a[i].d, sumi);
+    }
+    *s = hsum8(acc);
+}
+
+static void q8_k_vec_dot(int n, float *s, const void *vw, const void *va)
+{
+    const blk_q8_k *w = vw, *a = va;
+    __m256 acc = _mm256_setzero_ps();
+    for (int i = 0; i < n / QK_K; i++) {
+        __m256i sumi = _mm256_setzero_si256();
+        for (int c = 0; c < 8; c++)
+            sumi = _mm256_add_epi32(sumi, dot_ss(loadu256(w[i].qs + 32 * c), loadu256(a[i].qs + 32 * c)));
+        acc = lanes_fma(acc, w[i].d * a[i].d, sumi);
+    }
+    *s = hsum8(acc);
+}
+
+/* ---- F32 / F16 / BF16: ggml's AVX-512 lanes (16 wide) as pairs of ymm. */
+
+/* 4 accumulators x 16 lanes: acc[2j] lanes 0..7, acc[2j+1] lanes 8..15;
+ * fold 0+2, 1+3, then 0+1, then reduce16 = hsum8(hi + lo). */
+static inline float fold4x16(__m256 acc[8])
+{
+    __m256 lo = _mm256_add_ps(_mm256_add_ps(acc[0], acc[4]), _mm256_add_ps(acc[2], acc[6]));
+    __m256 hi = _mm256_add_ps(_mm256_add_ps(acc[1], acc[5]), _mm256_add_ps(acc[3], acc[7]));
+    return hsum8(_mm256_add_ps(hi, lo));
+}
+
+static void f32_vec_dot(int n, float *s, const void *vw, const void *va)
+{
+    const float *x = vw, *y = va;
+    __m256 acc[8];
+    for (int k = 0; k < 8; k++) acc[k] = _mm256_setzero_ps();
+    int np = n & ~63;
+    for (int i = 0; i < np; i += 64)
+        for (int k = 0; k < 8; k++)
+            acc[k] = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8 * k), _mm256_loadu_ps(y + i + 8 * k), acc[k]);
+    float sum = np ? fold4x16(acc) : 0.0f;
+    for (int i = np; i < n; i++) sum = fmaf(x[i], y[i], sum);
+    *s = sum;
+}
+
+static void f16_vec_dot(int n, float *s, const void *vw, const void *va)
+{
+    const kern_f16 *x = vw, *y = va;
+    __m256 acc[8];
+    for (int k = 0; k < 8; k++) acc[k] = _mm256_setzero_ps();
+    int np = n & ~63;
+    for (int i = 0; i < np; i += 64)
+        for (int k = 0; k < 8; k++)
+            acc[k] = _mm256_fmadd_ps(load_f16x8(x + i + 8 * k), load_f16x8(y + i + 8 * k), acc[k]);
+    double sum = np ? (double)fold4x16(acc) : 0.0;
+    for (int i = np; i < n; i++) sum += (double)(h2f(x[i]) * h2f(y[i]));
+    *s = (float)sum;
+}
+
+/* vdpbf16ps emulated: per 32-bit lane (a pair of bf16), acc += odd product,
+ * then acc += even product; subnormal inputs read as 0, subnormal results
+ * flushed to (signed) 0. */
+static inline __m256 bf16_daz(__m256i v)  /* v: floats whose low 16 bits are 0 */
+{
+    __m256i exp = _mm256_and_si256(v, _mm256_set1_epi32(0x7f800000));
+    return _mm256_castsi256_ps(_mm256_andnot_si256(_mm256_cmpeq_epi32(exp, _mm256_setzero_si256()), v));
+}
+
+static inline __m256 ftz(__m256 v)
+{
+    __m256 tiny = _mm256_cmp_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), v), _mm256_set1_ps(0x1p-126f), _CMP_LT_OQ);
+    return _mm256_blendv_ps(v, _mm256_and_ps(v, _mm256_set1_ps(-0.0f)), tiny);
+}
+
+static inline __m256 dpbf16(__m256 acc, const kern_bf16 *x, const kern_bf16 *y)  /* 8 pairs */
+{
+    __m256i vx = loadu256(x), vy = loadu256(y), hi = _mm256_set1_epi32((int)0xffff0000);
+    __m256 xo = bf16_daz(_mm256_and_si256(vx, hi)), yo = bf16_daz(_mm256_and_si256(vy, hi));
+    __m256 xe = bf16_daz(_mm256_slli_epi32(vx, 16)), ye = bf16_daz(_mm256_slli_epi32(vy, 16));
+    acc = ftz(_mm256_add_ps(acc, _mm256_mul_ps(xo, yo)));
+    return ftz(_mm256_add_ps(acc, _mm256_mul_ps(xe, ye)));
+}
+
+static void bf16_vec_dot(int n, float *s, const void *vw, const void *va)
+{
+    const kern_bf16 *x = vw, *y = va;
+    __m256 c[4];  /* c[2h] lanes 0..7, c[2h+1] lanes 8..15 of accumulator h */
+    for (int k = 0; k < 4; k++) c[k] = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 64 <= n; i += 64)
+        for (int k = 0; k < 4; k++) c[k] = dpbf16(c[k], x + i + 16 * k, y + i + 16 * k);
+    double sum = (double)hsum8(_mm256_add_ps(c[1], c[0]));
+    sum += (double)hsum8(_mm256_add_ps(c[3], c[2]));
+    for (; i < n; i++) sum += (double)(kern_bf16_to_f32(x[i]) * kern_bf16_to_f32(y[i]));
+    *s = (float)sum;
 }
 
 /* ---------------------------------------------------------------- table */
@@ -388,5 +644,9 @@ const kern_table kern_table_avx2 = {
         [KERN_Q4_0] = q4_0_vec_dot, [KERN_Q4_1] = q4_1_vec_dot,
         [KERN_Q5_0] = q5_0_vec_dot, [KERN_Q5_1] = q5_1_vec_dot,
         [KERN_Q8_0] = q8_0_vec_dot, [KERN_Q8_1] = q8_1_vec_dot,
+        [KERN_Q2_K] = q2_k_vec_dot, [KERN_Q3_K] = q3_k_vec_dot,
+        [KERN_Q4_K] = q4_k_vec_dot, [KERN_Q5_K] = q5_k_vec_dot,
+        [KERN_Q6_K] = q6_k_vec_dot, [KERN_Q8_K] = q8_k_vec_dot,
+        [KERN_IQ4_NL] = iq4_nl_vec_dot, [KERN_IQ4_XS] = iq4_xs_vec_dot,
     },
 };
