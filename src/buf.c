@@ -58,6 +58,16 @@ void buf_consume(buf *b, size_t n)
     b->head += n;
 }
 
+void buf_compact(buf *b)
+{
+    if (b->head > 0) {
+        size_t n = b->tail - b->head;
+        memmove(b->data, b->data + b->head, n);
+        b->head = 0;
+        b->tail = n;
+    }
+}
+
 void buf_truncate(buf *b, size_t n)
 {
     if (n < b->tail - b->head)

@@ -53,6 +53,10 @@ void buf_commit(buf *b, size_t n);
 /* Drop n <= buf_len bytes from the head. */
 void buf_consume(buf *b, size_t n);
 
+/* Move the data to the start of the storage (so that data pointers stay
+ * valid through later buf_room calls, which move only when head > 0). */
+void buf_compact(buf *b);
+
 /* Keep only the first n <= buf_len bytes of data (drop the rest at the tail). */
 void buf_truncate(buf *b, size_t n);
 

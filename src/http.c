@@ -697,6 +697,8 @@ long http_response_write(buf *b, const http_response *r)
     }
     if (r->extra && buf_append(b, r->extra, strlen(r->extra)) < 0)
         goto full;
+    if (r->extra2 && buf_append(b, r->extra2, strlen(r->extra2)) < 0)
+        goto full;
     if (buf_append(b, "\r\n", 2) < 0)
         goto full;
     if (!r->chunked && !no_body && !r->head_only && r->body_len &&

@@ -177,6 +177,7 @@ typedef struct http_response {
     int status;                /* 100..599 */
     const char *content_type;  /* NULL: no Content-Type header */
     const char *extra;         /* NUL-terminated "Name: value\r\n"..., or NULL */
+    const char *extra2;        /* more of the same, written after extra, or NULL */
     const char *body;          /* may be NULL when body_len == 0 */
     size_t body_len;
     int minor_version;         /* of the request (0 or 1) */

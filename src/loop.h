@@ -252,12 +252,18 @@ struct loop {
     loop_config cfg;
     loop_handler h;
     struct conn *conns;            /* (max_conns) */
-    struct pollfd *pfds;           /* (LOOP_MAX_LISTEN + 1 + max_conns) */
+    size_t n_conns_init;           /* conns[0..n) initialised (for loop_free) */
+    struct pollfd *pfds;           /* (1 + LOOP_MAX_LISTEN + max_conns) */
+    int *pfd_conn;                 /* per pfd: conn index, -1 wake, -2-i listener i */
+    int *free_slots;               /* stack of free conn indices */
+    size_t n_free;
     int listen_fd[LOOP_MAX_LISTEN];
     int listen_port[LOOP_MAX_LISTEN];
     int n_listen;
     int wake_fd;                   /* eventfd: workers and loop_stop wake poll */
     volatile sig_atomic_t stop;    /* set by loop_stop */
+    int stopping;                  /* loop_run saw stop: draining */
+    int64_t stop_deadline;         /* ms, monotonic */
     pthread_mutex_t mu;            /* guards the deferred state of every conn */
     int mu_ok;
     int64_t accept_pause_until;    /* ms; after EMFILE etc. */
