@@ -1087,20 +1087,21 @@ static void iq4_xs_from_float(const float *x, void *vy, int64_t n)
  * The arithmetic llama.cpp's CPU backend performs at decode, as built for
  * x86 with AVX2/AVX-512 (the goldens' machine). With one token llamafile's
  * sgemm declines (n < 2), so each weight row meets the activation row in
- * ggml's vec_dot, or, for the weights it repacks (Q4_0, IQ4_NL), in its
- * gemv. Reproducing the float operation order makes mote's logits
+ * ggml's vec_dot, or, for the weights it repacks (Q4_0, IQ4_NL, Q4_K;
+ * tensors whose row count is a multiple of 8), in its gemv. Reproducing the float operation order makes mote's logits
  * bit-identical to llama.cpp's at decode, and every kernel table here gives
  * bit-identical results to this reference (tests/test_kernels.c checks), so
  * a model answers the same on every CPU.
  *
- * "Lane" types (Q8_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K,
+ * "Lane" types (Q8_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q5_K, Q6_K,
  * IQ4_XS; also Q8_1, Q8_K): 8 float lanes. Per block (super-block), lane k
  * gets the exact integer sum of scale * q_w * q_a over the elements e with
  * (e % 32) / 4 == k (4 consecutive bytes of each 32-byte chunk: what
  * maddubs+madd, dpbusd and sdot produce), then acc[k] = fma(d, lane, acc[k])
  * with d = d_w * d_a in f32; the result is hsum8(acc).
- * "Chain" types (Q4_0, IQ4_NL, ggml's repacked gemv): s = fma((float)isum,
- * d, s) block after block, isum the block's whole integer dot.
+ * "Chain" types (Q4_0, IQ4_NL, Q4_K: ggml repacks them and uses its gemv):
+ * s = fma((float)isum, d, s) block after block, isum the block's whole
+ * integer dot.
  * The terms with a min (Q4_1, Q5_1, Q2_K, Q4_K, Q5_K) are per function.
  * F32 / F16: ggml's AVX-512 vec_dot (4 x 16 lanes); BF16: its AVX512-BF16
  * one (2 x 16 lanes of vdpbf16ps). Scalar `a += b * c` in ggml is compiled
@@ -1310,32 +1311,29 @@ static void q3_k_vec_dot(int n, float *s, const void *vw, const void *va)
     *s = hsum8(acc);
 }
 
-/* Q4_K: mins in 4 more lanes, lane j = m[2j] * S[2j] + m[2j+1] * S[2j+1]
- * with S[j] the sum of sub-block j (two bsums), reduced as (0 + 2) + (1 + 3)
- * and added after the main lanes. TODO(repack): llama.cpp repacks Q4_K
- * weights on AVX2 machines and its gemv sums in another order; this is the
- * order of its plain vec_dot. */
+/* Q4_K: llama.cpp repacks Q4_K weights (rows in groups of 8) and its gemv
+ * keeps two chains per row: the super-block's whole integer dot
+ * (sum of scale * dot of each sub-block) and its integer min term
+ * (sum of min * sub-block sum), each fused into its own float, and
+ * returns their difference. */
 static void q4_k_vec_dot(int n, float *s, const void *vw, const void *va)
 {
     const blk_q4_k *w = vw;
     const blk_q8_k *a = va;
-    float acc[8] = {0}, accm[4] = {0};
-    int8_t q[QK_K];
-    int sc[16];
+    float sum = 0, msum = 0;
     for (int i = 0; i < n / QK_K; i++) {
-        int lanes[8] = {0}, scv[8], mv[8];
-        for (int j = 0; j < 8; j++) k4_scale_min(j, w[i].scales, &scv[j], &mv[j]);
-        float dmin = -a[i].d * f16f(w[i].dmin);
-        for (int j = 0; j < 4; j++) {
-            int s0 = a[i].bsums[4 * j] + a[i].bsums[4 * j + 1], s1 = a[i].bsums[4 * j + 2] + a[i].bsums[4 * j + 3];
-            accm[j] = fmaf(dmin, (float)(mv[2 * j] * s0 + mv[2 * j + 1] * s1), accm[j]);
+        int isum = 0, imin = 0;
+        for (int j = 0; j < 8; j++) {
+            int sc, m, gs = 0;
+            k4_scale_min(j, w[i].scales, &sc, &m);
+            for (int e = 32 * j; e < 32 * j + 32; e++) gs += q4k_quant(&w[i], e) * a[i].qs[e];
+            isum += sc * gs;
+            imin += m * (a[i].bsums[2 * j] + a[i].bsums[2 * j + 1]);
         }
-        for (int e = 0; e < QK_K; e++) q[e] = (int8_t)q4k_quant(&w[i], e);
-        for (int g = 0; g < 16; g++) sc[g] = scv[g / 2];
-        lanes_add(lanes, q, a[i].qs, QK_K, sc);
-        lanes_fma(acc, a[i].d * f16f(w[i].d), lanes);
+        sum = fmaf((float)isum, f16f(w[i].d) * a[i].d, sum);
+        msum = fmaf((float)imin, f16f(w[i].dmin) * a[i].d, msum);
     }
-    *s = hsum8(acc) + ((accm[0] + accm[2]) + (accm[1] + accm[3]));
+    *s = sum - msum;
 }
 
 /* Q5_K: the mins' integer total in one float, summs = fma(dmin, M, summs). */

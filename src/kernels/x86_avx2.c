@@ -433,18 +433,17 @@ static inline __m128i k4_min_lanes(const int *m, const int16_t *bsums)
     return _mm_madd_epi16(mv, S);
 }
 
+/* Q4_K: two float chains (see ref.c): the integer dot and the integer min
+ * term of each super-block. */
 static void q4_k_vec_dot(int n, float *s, const void *vw, const void *va)
 {
     const blk_q4_k *w = vw;
     const blk_q8_k *a = va;
     const __m256i m4 = _mm256_set1_epi8(0xf);
-    __m256 acc = _mm256_setzero_ps();
-    __m128 accm = _mm_setzero_ps();
+    float sum = 0, msum = 0;
     for (int i = 0; i < n / QK_K; i++) {
         int sc[8], m[8];
         k4_scales(w[i].scales, sc, m);
-        float dmin = -a[i].d * h2f(w[i].dmin);
-        accm = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(k4_min_lanes(m, a[i].bsums)), accm);
         __m256i sumi = _mm256_setzero_si256();
         for (int g = 0; g < 4; g++) {
             __m256i bits = loadu256(w[i].qs + 32 * g);
@@ -454,11 +453,13 @@ static void q4_k_vec_dot(int n, float *s, const void *vw, const void *va)
                                      _mm256_set1_epi16((short)sc[2 * g + 1]));
             sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(lo, hi));
         }
-        acc = lanes_fma(acc, a[i].d * h2f(w[i].d), sumi);
+        __m128i ml = k4_min_lanes(m, a[i].bsums);
+        ml = _mm_add_epi32(ml, _mm_unpackhi_epi64(ml, ml));
+        int imin = _mm_cvtsi128_si32(_mm_add_epi32(ml, _mm_shuffle_epi32(ml, 1)));
+        sum = fmaf((float)hsum8_i32(sumi), h2f(w[i].d) * a[i].d, sum);
+        msum = fmaf((float)imin, h2f(w[i].dmin) * a[i].d, msum);
     }
-    accm = _mm_add_ps(accm, _mm_movehl_ps(accm, accm));
-    accm = _mm_add_ss(accm, _mm_movehdup_ps(accm));
-    *s = hsum8(acc) + _mm_cvtss_f32(accm);
+    *s = sum - msum;
 }
 
 static void q5_k_vec_dot(int n, float *s, const void *vw, const void *va)
