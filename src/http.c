@@ -681,9 +681,8 @@ long http_response_write(buf *b, const http_response *r)
     if (r->chunked) {
         if (buf_printf(b, "Transfer-Encoding: chunked\r\n") < 0)
             goto full;
-    } else if (!no_body || r->status == 304) {
-        if (r->status != 304 &&
-            buf_printf(b, "Content-Length: %zu\r\n", r->body_len) < 0)
+    } else if (!no_body && !r->until_close) {
+        if (buf_printf(b, "Content-Length: %zu\r\n", r->body_len) < 0)
             goto full;
     }
     if (r->status >= 200) {
@@ -701,7 +700,7 @@ long http_response_write(buf *b, const http_response *r)
         goto full;
     if (buf_append(b, "\r\n", 2) < 0)
         goto full;
-    if (!r->chunked && !no_body && !r->head_only && r->body_len &&
+    if (!r->chunked && !r->until_close && !no_body && !r->head_only && r->body_len &&
         buf_append(b, r->body, r->body_len) < 0)
         goto full;
     return (long)(buf_len(b) - before);

@@ -168,7 +168,8 @@ int http_chunked_decode(http_chunked *c, const char *in, size_t len,
 /* ---- Responses -----------------------------------------------------------
  * A whole response head (and body) written into a buf in one go, so the
  * loop sends it with one write. Always written: status line (HTTP/1.1),
- * Date, Server, Content-Type (if set), Content-Length (unless chunked),
+ * Date, Server, Content-Type (if set), Content-Length (unless chunked or
+ * until_close, or status 1xx/204/304),
  * Transfer-Encoding: chunked (if chunked), Connection: close (when not
  * keep_alive) or Connection: keep-alive (keep_alive on a 1.0 request), then
  * the caller's extra header lines verbatim, the empty line, and the body
@@ -184,6 +185,9 @@ typedef struct http_response {
     int keep_alive;            /* connection stays open after this response */
     int head_only;             /* HEAD: Content-Length says body_len, no body */
     int chunked;               /* body follows as chunks (SSE); body ignored */
+    int until_close;           /* body follows, delimited by closing the
+                                  connection (SSE on HTTP/1.0): no length
+                                  header; body ignored; keep_alive must be 0 */
 } http_response;
 
 /* Standard reason phrase ("OK", "Not Found", ...; "Unknown" otherwise). */

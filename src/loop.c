@@ -758,6 +758,19 @@ int loop_run(loop *l)
         int64_t next = INT64_MAX;
         nfds_t n = 0;
 
+        /* Work that needs no I/O event: producers changed state, closed
+         * connections, pipelined requests, completed writes. */
+        for (size_t i = 0; i < l->cfg.max_conns; i++) {
+            conn *c = &l->conns[i];
+            if (c->state == CONN_FREE)
+                continue;
+            if (c->kill)
+                conn_drop(l, c, "closed by the producer", now);
+            else if (c->resume || (c->state == CONN_WRITE && !buf_len(&c->wbuf)) ||
+                     (buf_len(&c->wbuf) && !c->wblocked))
+                advance(l, c, now);
+        }
+
         if (l->stop && !l->stopping)
             begin_stop(l, now);
         if (l->stopping) {
@@ -771,19 +784,6 @@ int loop_run(loop *l)
                 break;
             }
             next = l->stop_deadline;
-        }
-
-        /* Work that needs no I/O event: producers changed state, closed
-         * connections, pipelined requests, completed writes. */
-        for (size_t i = 0; i < l->cfg.max_conns; i++) {
-            conn *c = &l->conns[i];
-            if (c->state == CONN_FREE)
-                continue;
-            if (c->kill)
-                conn_drop(l, c, "closed by the producer", now);
-            else if (c->resume || (c->state == CONN_WRITE && !buf_len(&c->wbuf)) ||
-                     (buf_len(&c->wbuf) && !c->wblocked))
-                advance(l, c, now);
         }
 
         l->pfds[n].fd = l->wake_fd;
@@ -1019,7 +1019,7 @@ int loop_sse_start(loop_handle h, const char *extra)
         .status = 200, .content_type = "text/event-stream", .extra = c->extra,
         .extra2 = extra, .minor_version = c->minor_version,
         .keep_alive = c->keep_alive && !c->closing, .head_only = c->head_only,
-        .chunked = c->sse_chunked,
+        .chunked = c->sse_chunked, .until_close = !c->sse_chunked,
     };
     int rc = LOOP_OK;
     /* Cache-Control and X-Accel-Buffering keep proxies from holding events. */
