@@ -32,6 +32,7 @@
 
 _Static_assert(LOOP_EXTRA_MAX == CONN_EXTRA_MAX, "extra header space");
 _Static_assert(LOOP_NOTE_MAX == CONN_NOTE_MAX, "note space");
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "loop_stop must be async-signal-safe");
 
 #define LINGER_MS 2000       /* lingering close after an error answer */
 #define ACCEPT_PAUSE_MS 100  /* after EMFILE and friends */
@@ -220,7 +221,7 @@ int loop_port(const loop *l, int i)
 
 void loop_stop(loop *l)
 {
-    l->stop = 1;
+    atomic_store(&l->stop, 1);
     wake(l);
 }
 
@@ -771,7 +772,7 @@ int loop_run(loop *l)
                 advance(l, c, now);
         }
 
-        if (l->stop && !l->stopping)
+        if (atomic_load(&l->stop) && !l->stopping)
             begin_stop(l, now);
         if (l->stopping) {
             if (active_conns(l) == 0)

@@ -113,6 +113,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -261,7 +262,7 @@ struct loop {
     int listen_port[LOOP_MAX_LISTEN];
     int n_listen;
     int wake_fd;                   /* eventfd: workers and loop_stop wake poll */
-    volatile sig_atomic_t stop;    /* set by loop_stop */
+    atomic_int stop;               /* set by loop_stop (lock-free: signal-safe) */
     int stopping;                  /* loop_run saw stop: draining */
     int64_t stop_deadline;         /* ms, monotonic */
     pthread_mutex_t mu;            /* guards the deferred state of every conn */
