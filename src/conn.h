@@ -104,6 +104,7 @@ typedef struct conn {
     int64_t t_active;           /* last read/write progress */
     int64_t t_req;              /* first byte of the current request */
     int64_t t_linger;           /* start of the lingering close */
+    int64_t t_req_us;           /* t_req in µs (access-log duration only) */
 
     /* for the access log (the request slices die with the request) */
     char log_method[16];

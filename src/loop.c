@@ -52,6 +52,13 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 static conn_limits limits_of(const loop_config *cfg)
 {
     conn_limits lim = { cfg->max_head_bytes, cfg->max_headers, cfg->max_body_bytes,
@@ -283,6 +290,7 @@ static size_t slot_of(const loop *l, const conn *c) { return (size_t)(c - l->con
 
 static void access_log(conn *c, int status, int64_t now, const char *note)
 {
+    (void)now;
     log_access_rec a = {
         .peer = c->peer,
         .method = c->log_method[0] ? c->log_method : "-",
@@ -291,7 +299,7 @@ static void access_log(conn *c, int status, int64_t now, const char *note)
         .path_len = c->log_path[0] ? strlen(c->log_path) : 1,
         .status = status,
         .bytes = c->resp_bytes,
-        .ms = (double)(now - c->t_req),
+        .ms = (double)(now_us() - c->t_req_us) / 1000.0,
         .note = note ? note : c->note,
     };
     log_access(&a);
@@ -489,6 +497,7 @@ static void advance(loop *l, conn *c, int64_t now)
                 return;
             }
             conn_next_request(c, now);
+            c->t_req_us = now_us();
             continue;
         case CONN_READ:
         case CONN_BODY:
@@ -530,8 +539,10 @@ static int read_some(conn *c, int64_t now)
             return 1;
         ssize_t n = recv(c->fd, p, room, 0);
         if (n > 0) {
-            if (c->state == CONN_READ && buf_len(&c->rbuf) == 0)
+            if (c->state == CONN_READ && buf_len(&c->rbuf) == 0) {
                 c->t_req = now;
+                c->t_req_us = now_us();
+            }
             buf_commit(&c->rbuf, (size_t)n);
             c->t_active = now;
             if ((size_t)n < room)
@@ -720,6 +731,7 @@ static void accept_some(loop *l, int lfd, int64_t now)
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         conn *c = &l->conns[l->free_slots[--l->n_free]];
         conn_open(c, fd, peer, now);
+        c->t_req_us = now_us();
         log_debug("%s: connected (slot %zu)", peer, slot_of(l, c));
     }
 }
@@ -1058,6 +1070,10 @@ static int sse_push(loop_handle h, conn *c, size_t size,
                     void (*put)(buf *, const void *, size_t), const void *arg, size_t alen)
 {
     size_t total = size + (c->sse_chunked ? http_chunk_head_len(size) + 2 : 0);
+    if (c->head_only) { /* HEAD: the head said it all */
+        handle_unlock(h, 0);
+        return LOOP_OK;
+    }
     if (total + 1 > buf_space(&c->wbuf))
         return overflow(h, c, total);
     if (c->sse_chunked)
@@ -1155,7 +1171,7 @@ int loop_sse_end(loop_handle h)
         handle_unlock(h, 0);
         return LOOP_STATE;
     }
-    if (c->sse_chunked) {
+    if (c->sse_chunked && !c->head_only) {
         if (buf_append(&c->wbuf, "0\r\n\r\n", 5) < 0)
             return overflow(h, c, 5);
         c->resp_bytes += 5;

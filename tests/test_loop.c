@@ -467,6 +467,9 @@ static void test_basic(int port)
                                       "data: {\"i\":2}\n\ndata: {\"i\":3}\n\ndata: {\"i\":4}\n\n"),
             "SSE events in order with a ping comment");
     resp_free(&r);
+    cli_sends(c, "HEAD /sse HTTP/1.1\r\nHost: t\r\n\r\n");
+    T_CHECK(cli_response(c, &r, 1) == 0 && r.status == 200, "HEAD on a stream: head only");
+    resp_free(&r);
     cli_sends(c, "GET /after-sse HTTP/1.1\r\nHost: t\r\n\r\n");
     T_CHECK(cli_response(c, &r, 0) == 0 && !strcmp(r.body, "GET /after-sse\n"),
             "connection reusable after an SSE stream");
