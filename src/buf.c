@@ -1,9 +1,12 @@
 /* buf.c — fixed-capacity byte buffer; see buf.h for the contract. */
 #include "buf.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 int buf_init(buf *b, size_t cap)
 {
@@ -30,6 +33,25 @@ void buf_reset(buf *b)
 
 /* Moving the data costs a memmove; do it only when the tail is short of
  * half the buffer, so a slow trickle does not copy on every read. */
+void buf_release(buf *b)
+{
+    b->head = b->tail = 0;
+    if (b->hiwat > (64u << 10) && b->data) {
+        uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+        uintptr_t lo = ((uintptr_t)b->data + page - 1) & ~(page - 1);
+        uintptr_t hi = ((uintptr_t)b->data + b->hiwat) & ~(page - 1);
+        if (hi > lo)
+            madvise((void *)lo, hi - lo, MADV_DONTNEED);
+    }
+    b->hiwat = 0;
+}
+
+static void buf_mark(buf *b)
+{
+    if (b->tail > b->hiwat)
+        b->hiwat = b->tail;
+}
+
 char *buf_room(buf *b, size_t *room)
 {
     if (b->head > 0 && b->cap - b->tail < b->cap / 2) {
@@ -47,6 +69,7 @@ void buf_commit(buf *b, size_t n)
     if (n > b->cap - b->tail)
         n = b->cap - b->tail;
     b->tail += n;
+    buf_mark(b);
 }
 
 void buf_consume(buf *b, size_t n)
@@ -98,6 +121,7 @@ int buf_append(buf *b, const void *p, size_t n)
     if (n)
         memcpy(dst, p, n);
     b->tail += n;
+    buf_mark(b);
     return 0;
 }
 
@@ -115,6 +139,7 @@ long buf_vprintf(buf *b, const char *fmt, va_list ap)
         return -1;
     vsnprintf(dst, (size_t)n + 1, fmt, ap);
     b->tail += (size_t)n;
+    buf_mark(b);
     return n;
 }
 

@@ -28,6 +28,7 @@ typedef struct buf {
     size_t cap;
     size_t head;  /* first data byte */
     size_t tail;  /* one past the last data byte */
+    size_t hiwat; /* highest tail since init / the last buf_release */
 } buf;
 
 /* Allocate cap bytes (cap > 0). Returns 0, or -1 when out of memory (b is
@@ -37,6 +38,11 @@ void buf_free(buf *b);
 
 /* Drop all data (keeps the storage). */
 void buf_reset(buf *b);
+
+/* Drop all data and give the pages it touched back to the system
+ * (madvise MADV_DONTNEED) when more than 64 KiB were used: a big request
+ * does not keep its memory resident after its connection closes. */
+void buf_release(buf *b);
 
 static inline char *buf_data(const buf *b) { return b->data + b->head; }
 static inline size_t buf_len(const buf *b) { return b->tail - b->head; }

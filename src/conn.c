@@ -75,8 +75,10 @@ void conn_close_reset(conn *c)
     c->fd = -1;
     c->state = CONN_FREE;
     c->gen++;
-    buf_reset(&c->rbuf);
-    buf_reset(&c->wbuf);
+    if (c->gen == 0)
+        c->gen = 1;
+    buf_release(&c->rbuf);
+    buf_release(&c->wbuf);
     conn_request_clear(c);
     c->closing = c->linger = c->kill = c->draining = 0;
     c->eof = c->wblocked = c->resume = 0;
