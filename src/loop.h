@@ -89,6 +89,7 @@
  *   (checked on Content-Length before reading, and while de-chunking),
  *   414/431 head over max_head_bytes or more than max_headers lines,
  *   408 header_timeout_ms passed before the head was complete (slowloris),
+ *   or the body made no progress for idle_timeout_ms,
  *   417/501/505 per http.h, 503 + Retry-After when the pool is full: the
  *   new connection is accepted, gets a fixed 503 with one send(), and is
  *   closed at once. "100 Continue" is sent when a request with Expect:
@@ -98,6 +99,16 @@
  * Timeouts: an idle keep-alive connection (or one whose client makes no
  * read/write progress) is closed after idle_timeout_ms; a deferred reply
  * waiting for its producer is never timed out by the loop.
+ *
+ * Logging: one access line per response (log_access: peer, method, path,
+ * status, bytes, ms, and the note set with loop_reply_note/loop_note), also
+ * for cancelled streams (note "cancelled: <why>", status 499 if nothing was
+ * sent); every refusal above is a log_warn line naming the size at fault.
+ *
+ * Memory: loop_init allocates, per connection, a read buffer of
+ * max_head_bytes + max_body_bytes + 4 KiB (the whole body is kept, de-chunked,
+ * for the handler) and a write buffer of write_cap. Pages are touched only
+ * as used, and given back when a connection that used over 64 KiB closes.
  *
  * Graceful stop: loop_stop() (async-signal-safe) makes loop_run stop
  * accepting, close idle connections, let responses in flight (including
