@@ -1162,6 +1162,25 @@ int loop_sse_comment(loop_handle h, const char *text)
     return sse_push(h, c, tl + 4, sse_comment_put, text, tl);
 }
 
+static void sse_raw_put(buf *b, const void *arg, size_t len)
+{
+    buf_append(b, arg, len);
+}
+
+int loop_sse_raw(loop_handle h, const char *event, size_t len)
+{
+    if (len == 0)
+        return LOOP_OK; /* a zero-length chunk would end the body */
+    conn *c = handle_lock(h);
+    if (!c)
+        return LOOP_GONE;
+    if (c->state != CONN_STREAM) {
+        handle_unlock(h, 0);
+        return LOOP_STATE;
+    }
+    return sse_push(h, c, len, sse_raw_put, event, len);
+}
+
 int loop_sse_end(loop_handle h)
 {
     conn *c = handle_lock(h);

@@ -39,6 +39,7 @@
  *           loop_sse_data(h, data, len)   -> "data: <line>\n" per line + "\n"
  *           loop_sse_comment(h, "ping")   -> ": ping\n\n" (keep-alive comment;
  *                                            the producer decides when)
+ *           loop_sse_raw(h, ev, n)        -> ev as-is (already framed events)
  *           each written as one chunk with one write; then loop_sse_end(h)
  *           ends the stream and the handle.
  *        c) loop_abort(h): close the connection without (more) response.
@@ -245,6 +246,10 @@ int loop_sse_data(loop_handle h, const char *data, size_t len);
 
 /* One comment line ": <text>\n\n" (text without CR/LF), e.g. "ping". */
 int loop_sse_comment(loop_handle h, const char *text);
+
+/* Already framed SSE bytes (one or more whole events such as
+ * "data: {...}\n\n" or "data: [DONE]\n\n"), sent as-is as one chunk. */
+int loop_sse_raw(loop_handle h, const char *event, size_t len);
 
 /* End the stream; ends the handle. */
 int loop_sse_end(loop_handle h);

@@ -80,6 +80,8 @@ static void *worker(void *arg)
             if (j->kind == 3)
                 sleep_ms(5);
         }
+        if (rc == LOOP_OK && j->kind == 2)
+            rc = loop_sse_raw(j->h, "data: [DONE]\n\n", 14);
         if (rc == LOOP_OK) {
             rc = loop_sse_end(j->h);
             if (rc == LOOP_OK)
@@ -464,7 +466,8 @@ static void test_basic(int port)
                 hdr(&r, "Cache-Control", v, sizeof v) && !strcmp(v, "no-cache"),
             "SSE head: 200, text/event-stream, chunked");
     T_CHECK(r.body && !strcmp(r.body, "data: {\"i\":0}\n\n: ping\n\ndata: {\"i\":1}\n\n"
-                                      "data: {\"i\":2}\n\ndata: {\"i\":3}\n\ndata: {\"i\":4}\n\n"),
+                                      "data: {\"i\":2}\n\ndata: {\"i\":3}\n\ndata: {\"i\":4}\n\n"
+                                      "data: [DONE]\n\n"),
             "SSE events in order with a ping comment");
     resp_free(&r);
     cli_sends(c, "HEAD /sse HTTP/1.1\r\nHost: t\r\n\r\n");
