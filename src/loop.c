@@ -356,7 +356,13 @@ static void reply_error(conn *c, int status, const char *msg)
     int n = snprintf(body, sizeof body,
                      "{\"error\":{\"message\":\"%s\",\"type\":\"%s\",\"param\":null,\"code\":null}}\n",
                      clean, status >= 500 ? "server_error" : "invalid_request_error");
+    if (n < 0 || (size_t)n >= sizeof body)
+        n = (int)sizeof body - 1;
     log_warn("%s: %d %s", c->peer, status, msg);
+    if (c->req.path && !c->log_path[0]) { /* head parsed (413, 408 on body) */
+        snprintf(c->log_method, sizeof c->log_method, "%.*s", (int)c->req.method_len, c->req.method);
+        snprintf(c->log_path, sizeof c->log_path, "%.*s", (int)c->req.path_len, c->req.path);
+    }
     c->keep_alive = 0;
     c->closing = 1;
     c->linger = 1;
