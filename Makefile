@@ -33,7 +33,7 @@ BUILD ?= build/$(MACHINE)
 GITREV := $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 
 CFLAGS  := -std=c11 -O2 -g -Wall -Wextra -Werror -D_GNU_SOURCE -pthread \
-           -Isrc -Ithird_party_vendored_json -MMD -MP \
+           -iquote src -iquote third_party_vendored_json -MMD -MP \
            -DMOTE_VERSION='"$(VERSION)"' $(EXTRA_CFLAGS)
 LDFLAGS := -pthread $(EXTRA_LDFLAGS)
 LDLIBS  := -lm
@@ -129,7 +129,7 @@ $(BUILD)/%.o: %.c $(STAMP)
 
 $(BUILD)/tests/%: tests/%.c $(BUILD)/libmote.a tests/test.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests $(LDFLAGS) -o $@ $< $(BUILD)/libmote.a $(LDLIBS)
+	$(CC) $(CFLAGS) -iquote tests $(LDFLAGS) -o $@ $< $(BUILD)/libmote.a $(LDLIBS)
 
 tests: $(TEST_BIN) $(BUILD)/mote
 
@@ -151,7 +151,7 @@ test-qemu:
 
 FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=build/fuzz/%)
-FUZZ_CFLAGS := -std=c11 -O1 -g -D_GNU_SOURCE -Isrc -Ithird_party_vendored_json -DMOTE_TLS=0 \
+FUZZ_CFLAGS := -std=c11 -O1 -g -D_GNU_SOURCE -iquote src -iquote third_party_vendored_json -DMOTE_TLS=0 \
                -DMOTE_THREADS_PTHREAD=1 -fsanitize=fuzzer,address,undefined
 FUZZ_LIB_SRC := $(filter-out src/main.c,$(wildcard src/*.c)) $(wildcard third_party_vendored_json/*.c) src/kernels/ref.c
 fuzz: $(FUZZ_BIN)
