@@ -718,7 +718,7 @@ int tok_vocab_load(tok_vocab *v, const gguf_file *g, char *err, size_t errcap)
             memcpy(v->text + off, strs[i].ptr, strs[i].len);
             off += (uint32_t)strs[i].len;
         }
-        if ((int)tlen(v, i) > v->max_token_len) v->max_token_len = (int)tlen(v, i);
+        if ((int)(off - v->text_off[i]) > v->max_token_len) v->max_token_len = (int)(off - v->text_off[i]);
         float s = 0.0f;
         if (sk) s = sk->v.arr.type == GGUF_VT_F32 ? gguf_arr_f32(sk, (uint64_t)i) : (float)gguf_arr_int(sk, (uint64_t)i);
         v->score[i] = s == 0.0f ? 0.0f : s;          /* no -0.0: scores are compared by bits */
