@@ -423,9 +423,13 @@ void fwd_free(fwd_ctx *c)
     memcpy(c->err, err, sizeof err);
 }
 
-static void run_for(fwd_ctx *c, int64_t n, thread_fn fn, void *ctx)
+/* Parallel for over [0, n) when the job is big enough (work: rough count of
+ * multiply-adds) to pay for waking the other threads. */
+#define PAR_MIN_WORK (1 << 16)
+
+static void run_for(fwd_ctx *c, int64_t n, int64_t work, thread_fn fn, void *ctx)
 {
-    if (c->tp) thread_pool_for(c->tp, n, fn, ctx);
+    if (c->tp && c->tp->n_threads > 1 && work >= PAR_MIN_WORK) thread_pool_for(c->tp, n, fn, ctx);
     else if (n > 0) fn(ctx, 0, n, 0);
 }
 
@@ -537,7 +541,7 @@ static void matmul(fwd_ctx *c, int T, const float *x, int64_t x_ld, int n_w,
         p->act = c->act[k];
         p->act_stride = rs;
     }
-    run_for(c, rows, mm_worker, &j);
+    run_for(c, rows, rows * w[0]->n_in * T, mm_worker, &j);
 }
 
 static void matmul1(fwd_ctx *c, int T, const float *x, int64_t x_ld, const model_weight *w,
@@ -849,7 +853,8 @@ static void forward_batch(fwd_ctx *c, fwd_kv *kv, const int32_t *tok, int T, int
         attn_job aj = { .c = c, .kv = kv, .layer = l, .T = T, .p0 = p0 };
         aj.tiled = T >= FA_TILE && DV % FA_SIMD_W == 0;
         aj.n_tiles = (T + FA_TILE - 1) / FA_TILE;
-        run_for(c, (int64_t)hp->n_head * (aj.tiled ? aj.n_tiles : T), attn_worker, &aj);
+        run_for(c, (int64_t)hp->n_head * (aj.tiled ? aj.n_tiles : T),
+                (int64_t)hp->n_head * T * (p0 + T) * (DK + DV), attn_worker, &aj);
 
         matmul1(c, T, c->att, no, &L->wo, c->tmp, E);
         add_bias(c->tmp, T, E, &L->bo);

@@ -10,9 +10,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "forward.h"
 #include "gguf.h"
 #include "json.h"
+#include "kernels/kernels.h"
+#include "model.h"
+#include "sampler.h"
+#include "thread.h"
 #include "tokenizer.h"
 #include "version.h"
 
@@ -165,6 +171,342 @@ static int cmd_tokenize(int argc, char **argv)
     return rc;
 }
 
+/* ---- mote run: generate from the command line ----
+ * stdout carries only the generated text, streamed token by token (a UTF-8
+ * character split across tokens is held back until complete); load
+ * information and timings go to stderr. */
+static const char run_usage[] =
+    "usage: mote run -m MODEL.gguf -p PROMPT [options]\n"
+    "  -n N               tokens to generate (default 128)\n"
+    "  --temp T           temperature; 0 = greedy (default 0.8)\n"
+    "  --top-k K          (default 40; 0 = off)   --top-p P (default 0.95)   --min-p P (default 0.05)\n"
+    "  --repeat-penalty R (default 1 = off)\n"
+    "  --seed S           RNG seed (default 0)\n"
+    "  -t THREADS         threads (default: one per CPU)\n"
+    "  -c CTX             context length (default: prompt + N, at most the model's)\n"
+    "  --kv-type f16|f32  KV cache element type (default f16)\n"
+    "  --kernels NAME     force a kernel table: ref, avx2, avx512, neon (default: best)\n"
+    "  --ignore-eos       do not stop at end-of-generation tokens\n";
+
+static double now_sec(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Parse a number argument; 0 or -1 (message printed). */
+static int arg_num(int argc, char **argv, int *i, double lo, double hi, double *out)
+{
+    const char *opt = argv[*i];
+    if (++*i >= argc) {
+        fprintf(stderr, "mote run: %s needs a value\n", opt);
+        return -1;
+    }
+    char *end;
+    double v = strtod(argv[*i], &end);
+    if (end == argv[*i] || *end || !(v >= lo && v <= hi)) {
+        fprintf(stderr, "mote run: %s: '%s' is not a number in [%g, %g]\n", opt, argv[*i], lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    const char *path = NULL, *prompt = NULL, *kernels = NULL;
+    double n_predict = 128, threads = 0, ctx = 0, seed = 0;
+    int kv_type = KERN_F16, ignore_eos = 0;
+    sampler_params sp;
+    sampler_params_default(&sp);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        double v;
+        if ((!strcmp(a, "-m") || !strcmp(a, "--model") || !strcmp(a, "-p") || !strcmp(a, "--prompt") ||
+             !strcmp(a, "--kernels") || !strcmp(a, "--kv-type")) && i + 1 >= argc) {
+            fprintf(stderr, "mote run: %s needs a value\n", a);
+            return 2;
+        }
+        if (!strcmp(a, "-m") || !strcmp(a, "--model")) path = argv[++i];
+        else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) prompt = argv[++i];
+        else if (!strcmp(a, "--kernels")) kernels = argv[++i];
+        else if (!strcmp(a, "--kv-type")) {
+            const char *t = argv[++i];
+            if (!strcmp(t, "f16")) kv_type = KERN_F16;
+            else if (!strcmp(t, "f32")) kv_type = KERN_F32;
+            else {
+                fprintf(stderr, "mote run: --kv-type must be f16 or f32, not '%s'\n", t);
+                return 2;
+            }
+        } else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict")) {
+            if (arg_num(argc, argv, &i, 0, 1 << 30, &n_predict)) return 2;
+        } else if (!strcmp(a, "--temp")) {
+            if (arg_num(argc, argv, &i, 0, 1e6, &v)) return 2;
+            sp.temp = (float)v;
+        } else if (!strcmp(a, "--top-k")) {
+            if (arg_num(argc, argv, &i, 0, 1 << 30, &v)) return 2;
+            sp.top_k = (int)v;
+        } else if (!strcmp(a, "--top-p")) {
+            if (arg_num(argc, argv, &i, 0, 1, &v)) return 2;
+            sp.top_p = (float)v;
+        } else if (!strcmp(a, "--min-p")) {
+            if (arg_num(argc, argv, &i, 0, 1, &v)) return 2;
+            sp.min_p = (float)v;
+        } else if (!strcmp(a, "--repeat-penalty")) {
+            if (arg_num(argc, argv, &i, 0, 1e6, &v)) return 2;
+            sp.repeat_penalty = (float)v;
+        } else if (!strcmp(a, "--seed") || !strcmp(a, "-s")) {
+            if (arg_num(argc, argv, &i, 0, 18446744073709551615.0, &seed)) return 2;
+        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
+            if (arg_num(argc, argv, &i, 0, THREAD_MAX, &threads)) return 2;
+        } else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) {
+            if (arg_num(argc, argv, &i, 0, 1 << 24, &ctx)) return 2;
+        } else if (!strcmp(a, "--ignore-eos")) {
+            ignore_eos = 1;
+        } else if (!strcmp(a, "--help")) {
+            fputs(run_usage, stdout);
+            return 0;
+        } else {
+            fprintf(stderr, "mote run: unknown option '%s' (try 'mote run --help')\n", a);
+            return 2;
+        }
+    }
+    if (!path || !prompt) {
+        fprintf(stderr, "mote run: %s (try 'mote run --help')\n",
+                !path ? "-m MODEL.gguf is required" : "-p PROMPT is required");
+        return 2;
+    }
+    sp.seed = (uint64_t)seed;
+    const kern_table *kt = kern_select(kernels);
+    if (!kt) {
+        fprintf(stderr, "mote run: kernel table '%s' is not available on this CPU/build (compiled: %s)\n",
+                kernels, kern_compiled_names());
+        return 2;
+    }
+
+    double t0 = now_sec();
+    model m;
+    int rc = model_open(&m, path);
+    if (rc < 0) {
+        fprintf(stderr, "mote run: %s\n", m.err);
+        return rc == MODEL_ERR_UNSUPPORTED || rc == MODEL_ERR_NOMEM ? 1 : 2;
+    }
+    tok_vocab voc;
+    char err[256];
+    if (tok_vocab_load(&voc, m.g, err, sizeof err) < 0) {
+        fprintf(stderr, "mote run: %s: %s\n", path, err);
+        model_free(&m);
+        return 1;
+    }
+    int32_t cap = 256, n_prompt;
+    int32_t *ids = malloc((size_t)cap * sizeof *ids);
+    while (ids && (n_prompt = tok_encode(&voc, prompt, strlen(prompt), 1, 1, ids, cap)) < 0 &&
+           n_prompt != TOK_ENCODE_ERROR) {
+        cap = -n_prompt;
+        int32_t *t = realloc(ids, (size_t)cap * sizeof *ids);
+        if (!t) break;
+        ids = t;
+    }
+    rc = 1;
+    fwd_ctx fc;
+    fwd_kv kv;
+    thread_pool tp;
+    sampler smp;
+    memset(&fc, 0, sizeof fc);
+    memset(&kv, 0, sizeof kv);
+    memset(&smp, 0, sizeof smp);
+    thread_pool_init(&tp, (int)threads);
+    float *logits = malloc((size_t)m.hp.n_vocab * sizeof *logits);
+    if (!ids || n_prompt < 0 || !logits) {
+        fprintf(stderr, "mote run: out of memory\n");
+        goto out;
+    }
+    if (n_prompt == 0) {
+        fprintf(stderr, "mote run: the prompt is empty after tokenization\n");
+        goto out;
+    }
+    int n_ctx = (int)ctx;
+    if (n_ctx == 0) {
+        int64_t want = (int64_t)n_prompt + (int64_t)n_predict;
+        n_ctx = want > m.hp.n_ctx_train ? m.hp.n_ctx_train : (int)want;
+    }
+    if (n_prompt >= n_ctx) {
+        fprintf(stderr, "mote run: the prompt has %d tokens, the context only %d\n", n_prompt, n_ctx);
+        goto out;
+    }
+    if (fwd_init(&fc, &m, kt, &tp, 0) < 0) {
+        fprintf(stderr, "mote run: %s\n", fc.err);
+        goto out;
+    }
+    if (fwd_kv_init(&kv, &m, n_ctx, kv_type) < 0 || sampler_init(&smp, m.hp.n_vocab, &sp) < 0) {
+        fprintf(stderr, "mote run: out of memory for a %d-token context\n", n_ctx);
+        goto out;
+    }
+    fprintf(stderr, "mote run: %s: %s, %d layers, %d vocab; %d prompt tokens; ctx %d, KV %s (%.1f MiB); "
+            "kernels %s, %d threads; loaded in %.2f s\n",
+            path, model_arch_name(m.arch), m.hp.n_layer, m.hp.n_vocab, n_prompt, n_ctx,
+            kv_type == KERN_F16 ? "f16" : "f32", fwd_kv_bytes(&kv) / 1048576.0, kt->name,
+            tp.n_threads, now_sec() - t0);
+
+    double t1 = now_sec();
+    if (fwd_eval(&fc, &kv, ids, n_prompt, logits, 0) < 0) {
+        fprintf(stderr, "mote run: %s\n", fc.err);
+        goto out;
+    }
+    for (int i = 0; i < n_prompt; i++) sampler_accept(&smp, ids[i]);
+    double t2 = now_sec();
+    tok_stream ts;
+    tok_stream_init(&ts);
+    char obuf[TOK_PIECE_MAX * 3 + 16];
+    int n_gen = 0;
+    const char *stop = "limit";
+    while (n_gen < (int)n_predict) {
+        int32_t id = sampler_sample(&smp, logits);
+        if (!ignore_eos && tok_is_eog(&voc, id)) {
+            stop = "eos";
+            break;
+        }
+        sampler_accept(&smp, id);
+        n_gen++;
+        int32_t k = tok_stream_push(&ts, &voc, id, 0, obuf, sizeof obuf);
+        if (k > 0) {
+            fwrite(obuf, 1, (size_t)k, stdout);
+            fflush(stdout);
+        }
+        if (n_gen == (int)n_predict) break;
+        if (kv.n_past >= n_ctx) {
+            stop = "context full";
+            break;
+        }
+        if (fwd_eval(&fc, &kv, &id, 1, logits, 0) < 0) {
+            fprintf(stderr, "\nmote run: %s\n", fc.err);
+            goto out;
+        }
+    }
+    int32_t k = tok_stream_flush(&ts, obuf, sizeof obuf);
+    if (k > 0) fwrite(obuf, 1, (size_t)k, stdout);
+    fputc('\n', stdout);
+    fflush(stdout);
+    double t3 = now_sec();
+    fprintf(stderr, "mote run: prompt %d tokens in %.3f s (%.1f tok/s), generated %d tokens in %.3f s "
+            "(%.1f tok/s), stop: %s\n",
+            n_prompt, t2 - t1, n_prompt / (t2 - t1 > 0 ? t2 - t1 : 1e-9), n_gen, t3 - t2,
+            n_gen / (t3 - t2 > 0 ? t3 - t2 : 1e-9), stop);
+    rc = 0;
+out:
+    sampler_free(&smp);
+    fwd_kv_free(&kv);
+    fwd_free(&fc);
+    thread_pool_free(&tp);
+    free(logits);
+    free(ids);
+    tok_vocab_free(&voc);
+    model_free(&m);
+    return rc;
+}
+
+/* ---- mote info: describe a model file ---- */
+
+static void print_bytes(uint64_t b)
+{
+    if (b >= (1ull << 30)) printf("%.2f GiB", b / 1073741824.0);
+    else if (b >= (1ull << 20)) printf("%.2f MiB", b / 1048576.0);
+    else if (b >= 1024) printf("%.2f KiB", b / 1024.0);
+    else printf("%llu B", (unsigned long long)b);
+}
+
+static int cmd_info(int argc, char **argv)
+{
+    if (argc != 2 || argv[1][0] == '-') {
+        if (argc == 2 && !strcmp(argv[1], "--help")) {
+            puts("usage: mote info MODEL.gguf\n  architecture, hyper-parameters, tokenizer, tensors");
+            return 0;
+        }
+        fprintf(stderr, "usage: mote info MODEL.gguf\n");
+        return 2;
+    }
+    const char *path = argv[1];
+    gguf_file g;
+    if (gguf_open(&g, path) < 0) {
+        if (strstr(g.err, path)) fprintf(stderr, "mote info: %s\n", g.err);
+        else fprintf(stderr, "mote info: %s: %s\n", path, g.err);
+        return 2;
+    }
+    gguf_str s;
+    printf("file: %s (", path);
+    print_bytes(g.size);
+    printf("), GGUF v%u, %llu metadata keys, %llu tensors, alignment %llu\n", g.version,
+           (unsigned long long)g.n_kv, (unsigned long long)g.n_tensors,
+           (unsigned long long)g.alignment);
+    if (gguf_get_str(&g, "general.name", &s) == 0) printf("name: %.*s\n", (int)s.len, s.ptr);
+    if (gguf_get_str(&g, "general.architecture", &s) == 0)
+        printf("architecture: %.*s\n", (int)s.len, s.ptr);
+    else
+        printf("architecture: (missing)\n");
+
+    model m;
+    memset(&m, 0, sizeof m);
+    if (model_init(&m, &g) == 0) {
+        const model_hparams *hp = &m.hp;
+        printf("hyper-parameters: n_vocab %d, n_embd %d, n_layer %d, n_head %d, n_head_kv %d, "
+               "head_dim %d/%d, n_ff %d\n",
+               hp->n_vocab, hp->n_embd, hp->n_layer, hp->n_head, hp->n_head_kv, hp->head_dim_k,
+               hp->head_dim_v, hp->n_ff);
+        printf("  rope: %s, n_rot %d, base %g, freq_scale %g%s; rms_eps %g; ctx_train %d; "
+               "output %s\n",
+               hp->rope_type == MODEL_ROPE_NEOX ? "neox" : "norm", hp->n_rot, hp->rope_base,
+               hp->rope_freq_scale, m.rope_freqs ? ", rope_freqs" : "", hp->rms_eps,
+               hp->n_ctx_train, m.tied_output ? "tied to token_embd" : "separate");
+        model_free(&m);
+    } else {
+        printf("supported: no: %s\n", m.err);
+    }
+
+    tok_vocab v;
+    char err[256];
+    if (tok_vocab_load(&v, &g, err, sizeof err) == 0) {
+        printf("tokenizer: %s%s%s, %d tokens, bos %d, eos %d, eot %d, add_bos %d, add_eos %d, "
+               "%d end-of-generation ids\n",
+               v.model, v.pre[0] ? " / " : "", v.pre, v.n_vocab, v.bos, v.eos, v.eot, v.add_bos,
+               v.add_eos, v.n_eog);
+        tok_vocab_free(&v);
+    } else {
+        printf("tokenizer: not usable: %s\n", err);
+    }
+
+    uint64_t count[KERN_TYPE_COUNT] = { 0 }, bytes[KERN_TYPE_COUNT] = { 0 }, total = 0;
+    for (uint64_t i = 0; i < g.n_tensors; i++) {
+        const gguf_tensor *t = &g.tensors[i];
+        if (t->type >= 0 && t->type < KERN_TYPE_COUNT) {
+            count[t->type]++;
+            bytes[t->type] += t->nbytes;
+        }
+        total += t->nbytes;
+    }
+    printf("tensors: %llu, ", (unsigned long long)g.n_tensors);
+    print_bytes(total);
+    printf(" total:");
+    for (int t = 0; t < KERN_TYPE_COUNT; t++) {
+        if (!count[t]) continue;
+        const kern_traits *tr = kern_type_traits(t);
+        printf(" %s x%llu (", tr ? tr->name : "?", (unsigned long long)count[t]);
+        print_bytes(bytes[t]);
+        printf(")");
+    }
+    printf("\n");
+    for (uint64_t i = 0; i < g.n_tensors; i++) {
+        const gguf_tensor *t = &g.tensors[i];
+        const kern_traits *tr = kern_type_traits(t->type);
+        printf("  %-40.*s %-7s [", (int)t->name.len, t->name.ptr, tr ? tr->name : "?");
+        for (int d = 0; d < t->n_dims; d++)
+            printf("%s%lld", d ? ", " : "", (long long)t->ne[d]);
+        printf("] %llu bytes\n", (unsigned long long)t->nbytes);
+    }
+    gguf_close(&g);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -173,6 +515,10 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "tokenize"))
         return cmd_tokenize(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "run"))
+        return cmd_run(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "info"))
+        return cmd_info(argc - 1, argv + 1);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help")) {

@@ -412,7 +412,8 @@ int model_open(model *m, const char *path)
     memset(m, 0, sizeof *m);
     int rc = gguf_open(&m->file, path);
     if (rc < 0) {
-        snprintf(m->err, sizeof m->err, "%.100s: %.150s", path, m->file.err);
+        if (strstr(m->file.err, path)) snprintf(m->err, sizeof m->err, "%s", m->file.err);
+        else snprintf(m->err, sizeof m->err, "%.100s: %.150s", path, m->file.err);
         return rc == GGUF_ERR_IO ? MODEL_ERR_IO : rc == GGUF_ERR_NOMEM ? MODEL_ERR_NOMEM
                                                                          : MODEL_ERR_FORMAT;
     }
