@@ -47,7 +47,6 @@
 
 #include <float.h>
 #include <math.h>
-#include <pthread.h>
 #include <string.h>
 #if defined(MOTE_KERN_ARM)
 #include <asm/hwcap.h>
@@ -1561,7 +1560,7 @@ int kern_quantize_row(int t, const float *x, void *vy, int64_t n)
 
 /* SIMD tables (x86_*.c, arm_*.c) hold only the entries they implement;
  * kern_select returns merged copies: ref, overlaid by each lower ISA level,
- * overlaid by the table itself. Built once (pthread_once). */
+ * overlaid by the table itself. Built once, on first use. */
 #if defined(MOTE_KERN_X86)
 #define N_SIMD 2
 static const kern_table *simd_src(int i) { return i == 0 ? &kern_table_avx2 : &kern_table_avx512; }
@@ -1577,7 +1576,7 @@ static const char *const compiled_names = "ref";
 
 #if N_SIMD > 0
 static kern_table merged[N_SIMD];
-static pthread_once_t merged_once = PTHREAD_ONCE_INIT;
+static int merged_state;  /* 0: not built, 1: being built, 2: ready */
 
 static void overlay(kern_table *dst, const kern_table *src)
 {
@@ -1621,7 +1620,17 @@ const kern_table *kern_select(const char *force)
 {
     if (force && *force && strcmp(force, "ref") == 0) return &kern_table_ref;
 #if N_SIMD > 0
-    pthread_once(&merged_once, merge_tables);
+    /* build the merged tables once, whichever thread comes first (no
+     * pthread_once: the foundation layer stays free of thread libraries) */
+    if (__atomic_load_n(&merged_state, __ATOMIC_ACQUIRE) != 2) {
+        int expected = 0;
+        if (__atomic_compare_exchange_n(&merged_state, &expected, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+            merge_tables();
+            __atomic_store_n(&merged_state, 2, __ATOMIC_RELEASE);
+        } else {
+            while (__atomic_load_n(&merged_state, __ATOMIC_ACQUIRE) != 2) {}
+        }
+    }
     if (force && *force) {
         for (int i = 0; i < N_SIMD; i++)
             if (strcmp(force, merged[i].name) == 0) return cpu_runs(i) ? &merged[i] : NULL;
