@@ -582,6 +582,27 @@ static void test_vectors(const char *dir, const char *name)
         op = oend + 1;
     }
     T_CHECK(cases > 0 && pass == cases, "vectors %s: %d/%d cases give llama.cpp's ids", name, pass, cases);
+    /* long runs of one character: 1e5 spaces, newlines, one 1e5-letter word, 1e5 CJK
+     * characters; each must stay far from quadratic (generous bound: shared machine) */
+    {
+        static const char *unit[] = { " ", "\n", "a", "\xe4\xb8\xad", "<" };
+        double worst = 0;
+        int all = 1;
+        for (int u = 0; u < 5; u++) {
+            size_t ul = strlen(unit[u]), big = 100000 * ul;
+            char *txt = malloc(big);
+            for (size_t i = 0; i < big; i += ul) memcpy(txt + i, unit[u], ul);
+            double t0 = now_s();
+            int32_t n;
+            int32_t *ids = encode(&v, txt, big, 1, 1, &n);
+            double dt = now_s() - t0;
+            if (dt > worst) worst = dt;
+            all &= ids != NULL && n > 0;
+            free(ids);
+            free(txt);
+        }
+        T_CHECK(all && worst < 3.0, "vectors %s: 1e5-character runs, slowest %.3f s", name, worst);
+    }
     if (rt_cases) T_CHECK(rt_pass == rt_cases, "vectors %s: %d/%d detokenize back to the input", name, rt_pass, rt_cases);
     tok_vocab_free(&v);
     free(inp);
@@ -761,9 +782,18 @@ static void bench(const char *vdir, char **names, int n)
 {
     char path[2300];
     snprintf(path, sizeof path, "%s/ggml-vocab-llama-spm.gguf.inp", vdir);
-    size_t l;
+    size_t l, l2 = 0;
     char *sample = read_file(path, &l);
     if (!sample) return;
+    /* plus the golden strings (CJK, emoji, whitespace runs, code) as they sit in the JSON */
+    snprintf(path, sizeof path, "%s/../../golden/tokenize/strings.json", vdir);
+    char *more = read_file(path, &l2);
+    if (more) {
+        sample = realloc(sample, l + l2);
+        memcpy(sample + l, more, l2);
+        l += l2;
+        free(more);
+    }
     size_t total = 1 << 20;
     char *text = malloc(total);
     for (size_t i = 0; i < total; i++) text[i] = sample[i % l];
