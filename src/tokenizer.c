@@ -706,6 +706,13 @@ int tok_vocab_load(tok_vocab *v, const gguf_file *g, char *err, size_t errcap)
         rc = TOK_ERR_FORMAT;
         goto fail;
     }
+    for (int32_t i = 0; i < n; i++)
+        if (strs[i].len > TOK_PIECE_MAX) {
+            set_err(err, errcap, "tokenizer: token %d is %llu bytes long (limit %d)", (int)i,
+                    (unsigned long long)strs[i].len, TOK_PIECE_MAX);
+            rc = TOK_ERR_FORMAT;
+            goto fail;
+        }
     v->text = malloc(total ? total : 1);
     if (!v->text) goto nomem;
     uint32_t off = 0;
@@ -792,6 +799,8 @@ int tok_vocab_load(tok_vocab *v, const gguf_file *g, char *err, size_t errcap)
         if (v->type == TOK_TYPE_BPE && v->byte_encode) {
             uint8_t u[4];
             int k = unicode_utf8_encode(gpt2_byte_cp(b), u);
+            v->byte_utf8[b][0] = (uint8_t)k;
+            memcpy(&v->byte_utf8[b][1], u, (size_t)k);
             v->byte_tok[b] = tok_lookup(v, (const char *)u, (size_t)k);
         } else {
             char hex[8];
@@ -970,8 +979,11 @@ int tok_vocab_load(tok_vocab *v, const gguf_file *g, char *err, size_t errcap)
         v->piece_off[i] = (uint32_t)plen;
         long k = piece_render(v, i, cp_byte, &v->piece, &plen, &pcap);
         if (k < 0) goto nomem;
-        if (plen >= UINT32_MAX || k > TOK_PIECE_MAX) {
-            set_err(err, errcap, "tokenizer: token %d renders to %ld bytes (limit %d)", (int)i, k, TOK_PIECE_MAX);
+        /* Only a "[UNK_BYTE_0x..]" rendering of a strange token can exceed
+         * the limit (token texts are checked below it); cut it there. */
+        if (k > TOK_PIECE_MAX) plen -= (size_t)(k - TOK_PIECE_MAX);
+        if (plen >= UINT32_MAX) {
+            set_err(err, errcap, "tokenizer: rendered pieces too large (%zu bytes)", plen);
             rc = TOK_ERR_FORMAT;
             goto fail;
         }
@@ -1665,10 +1677,8 @@ static void bpe_fallback(enc *e, const uint8_t *w, const struct sym *y)
     for (uint32_t j = 0; j < y->n; j++) {
         uint8_t byte = w[y->start + j];
         if (v->byte_encode) {
-            uint8_t u[4];
-            int k = unicode_utf8_encode(gpt2_byte_cp(byte), u);
-            for (int q = 0; q < k; q++)
-                if (v->char1_tok[u[q]] != TOK_NULL) emit(e, v->char1_tok[u[q]]);
+            for (int q = 1; q <= v->byte_utf8[byte][0]; q++)
+                if (v->char1_tok[v->byte_utf8[byte][q]] != TOK_NULL) emit(e, v->char1_tok[v->byte_utf8[byte][q]]);
         } else if (v->byte_tok[byte] != TOK_NULL) {
             emit(e, v->byte_tok[byte]);
         }
@@ -1694,8 +1704,10 @@ static int bpe_word(enc *e, const uint8_t *w, size_t n)
             /* llama.cpp: a word that is a token as a whole is taken as is */
             char tmp[2 * TOK_PIECE_MAX + 8];
             size_t m = 0;
-            for (size_t i = 0; i < n && m + 4 < sizeof tmp; i++)
-                m += (size_t)unicode_utf8_encode(gpt2_byte_cp(w[i]), (uint8_t *)tmp + m);
+            for (size_t i = 0; i < n && m + 4 < sizeof tmp; i++) {
+                memcpy(tmp + m, &v->byte_utf8[w[i]][1], 2);
+                m += v->byte_utf8[w[i]][0];
+            }
             int32_t id = tok_lookup(v, tmp, m);
             if (id != TOK_NULL) return emit(e, id);
         }

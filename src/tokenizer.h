@@ -45,7 +45,7 @@
 
 #define TOK_NULL (-1)                 /* "no such token" (e.g. no EOT id) */
 #define TOK_ENCODE_ERROR INT32_MIN    /* tok_encode: out of memory / input too large */
-#define TOK_PIECE_MAX 1100            /* >= the longest piece of any vocab we load */
+#define TOK_PIECE_MAX 4096            /* longest token text and piece (longer tokens: load error) */
 
 enum tok_type { TOK_TYPE_SPM = 1, TOK_TYPE_BPE = 2, TOK_TYPE_WPM = 3 };  /* llama.cpp's numbering */
 
@@ -99,6 +99,7 @@ typedef struct tok_vocab {
     uint32_t merge_mask;
     int32_t byte_tok[256];        /* SPM/gemma4: <0xNN>; byte-level BPE: the byte's symbol */
     int32_t char1_tok[256];       /* token whose text is that single byte, or TOK_NULL */
+    uint8_t byte_utf8[256][3];    /* byte-level BPE: [0] = length, [1..] = UTF-8 of the byte's symbol */
     int32_t *special;             /* special token ids by matching priority */
     int n_special;
     tok_special_node *trie;       /* byte trie over the special token texts */
@@ -164,8 +165,8 @@ void tok_stream_init(tok_stream *s);
  * consumed if cap is too small (TOK_PIECE_MAX * 3 + 8 always suffices). */
 int32_t tok_stream_push(tok_stream *s, const tok_vocab *v, int32_t id, int special,
                         char *out, int32_t cap);
-/* End of stream: held bytes (an incomplete sequence) come out as U+FFFD.
- * Returns bytes written (at most 3 * 3 = 9; cap >= 12 always suffices) or -(needed). */
+/* End of stream: held bytes (an incomplete sequence) come out as one U+FFFD.
+ * Returns bytes written (0 or 3; cap >= 3 always suffices) or -(needed). */
 int32_t tok_stream_flush(tok_stream *s, char *out, int32_t cap);
 
 #endif
