@@ -7,17 +7,26 @@
  * Exit codes: 0 success, 1 runtime failure, 2 usage error (unknown option,
  * missing argument, unreadable file), each with one line on stderr.
  */
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "api.h"
+#include "config.h"
 #include "forward.h"
 #include "gguf.h"
 #include "json.h"
+#include "http.h"
 #include "kernels/kernels.h"
+#include "log.h"
+#include "loop.h"
 #include "model.h"
 #include "sampler.h"
+#include "sched.h"
 #include "thread.h"
 #include "tokenizer.h"
 #include "version.h"
@@ -507,6 +516,210 @@ static int cmd_info(int argc, char **argv)
     return 0;
 }
 
+/* ---- mote serve ---------------------------------------------------------------
+ * The server: config -> one sched_model per model (each worker loads its
+ * model in the background: /health says 503 until all are ready) -> the
+ * API over the poll loop. SIGTERM/SIGINT stop gracefully (in-flight
+ * responses get --shutdown-timeout seconds), a second signal exits at once.
+ * The API answers later through loop handles packed into 64 bits. */
+
+static loop g_loop;
+static volatile sig_atomic_t g_signals;
+static atomic_int g_load_failed;
+
+static void serve_on_signal(int sig)
+{
+    (void)sig;
+    if (g_signals++) _exit(1);
+    loop_stop(&g_loop);
+}
+
+static uint64_t handle_pack(loop_handle h) { return (uint64_t)h.slot << 32 | h.gen; }
+static loop_handle handle_unpack(void *ctx, uint64_t v)
+{
+    loop_handle h = { ctx, (uint32_t)(v >> 32), (uint32_t)v };
+    return h;
+}
+
+static int tr_send(void *ctx, uint64_t h, int status, const char *ctype, const char *extra, const char *body,
+                   size_t len)
+{
+    int rc = loop_send(handle_unpack(ctx, h), status, ctype, extra, body, len);
+    if (rc == LOOP_TOO_BIG) {
+        static const char msg[] = "{\"error\":{\"message\":\"The response is larger than the server's write "
+                                  "buffer.\",\"type\":\"server_error\",\"param\":null,\"code\":\"response_too_large\"}}";
+        rc = loop_send(handle_unpack(ctx, h), 500, "application/json", NULL, msg, sizeof msg - 1);
+    }
+    return rc;
+}
+static int tr_sse_start(void *ctx, uint64_t h, const char *extra) { return loop_sse_start(handle_unpack(ctx, h), extra); }
+static int tr_sse_raw(void *ctx, uint64_t h, const char *ev, size_t len) { return loop_sse_raw(handle_unpack(ctx, h), ev, len); }
+static int tr_sse_comment(void *ctx, uint64_t h, const char *text) { return loop_sse_comment(handle_unpack(ctx, h), text); }
+static int tr_sse_end(void *ctx, uint64_t h) { return loop_sse_end(handle_unpack(ctx, h)); }
+static int tr_abort(void *ctx, uint64_t h) { return loop_abort(handle_unpack(ctx, h)); }
+static int tr_note(void *ctx, uint64_t h, const char *text) { return loop_note(handle_unpack(ctx, h), text); }
+
+static void serve_on_cancel(void *arg) { api_cancel(arg); }
+
+static void serve_on_request(void *ctx, const http_request *req, const char *body, size_t len, loop_reply *r)
+{
+    api *a = ctx;
+    const http_header *auth = http_header_find(req, "authorization");
+    api_request q = {
+        .method = req->method, .method_len = req->method_len,
+        .path = req->path, .path_len = req->path_len,
+        .query = req->query, .query_len = req->query_len,
+        .auth = auth ? auth->value : NULL, .auth_len = auth ? auth->value_len : 0,
+        .body = body, .body_len = len,
+    };
+    api_response resp;
+    int rc = api_handle(a, &q, &resp);
+    for (int i = 0; i < resp.n_headers; i++) loop_reply_header(r, resp.hname[i], resp.hvalue[i]);
+    if (resp.note[0]) loop_reply_note(r, resp.note);
+    if (rc == API_DEFER) {
+        loop_handle h = loop_reply_defer(r, serve_on_cancel, resp.call);
+        api_start(a, resp.call, handle_pack(h));
+        return;
+    }
+    if (resp.close) loop_reply_close(r);
+    if (loop_reply_send(r, resp.status, resp.content_type, resp.body, resp.len) == LOOP_TOO_BIG) {
+        static const char msg[] = "{\"error\":{\"message\":\"The response is larger than the server's write "
+                                  "buffer.\",\"type\":\"server_error\",\"param\":null,\"code\":\"response_too_large\"}}";
+        loop_reply_send(r, 500, "application/json", msg, sizeof msg - 1);
+    }
+}
+
+static void serve_on_loaded(void *arg, sched_model *sm)
+{
+    (void)arg;
+    if (sched_model_state(sm) != SCHED_READY) {
+        log_error("model %s: %s", sm->cfg.id, sm->err);
+        atomic_store(&g_load_failed, 1);
+        loop_stop(&g_loop);
+        return;
+    }
+    const model_hparams *hp = &sm->m.hp;
+    log_info("model %s ready: %s, %d layers, %d dims, vocab %d, context %d x %d slots, %d threads%s", sm->cfg.id,
+             model_arch_name(sm->m.arch), hp->n_layer, hp->n_embd, (int)sm->vocab.n_vocab, sm->cfg.context_length,
+             sm->cfg.processor_count, sm->tp.n_threads,
+             sm->demo ? " -- SMOKE-TEST MODEL: random weights, its output is noise" : "");
+    if (hp->n_ctx_train > 0 && sm->cfg.context_length > hp->n_ctx_train)
+        log_warn("model %s: context %d exceeds the %d it was trained for", sm->cfg.id, sm->cfg.context_length,
+                 hp->n_ctx_train);
+}
+
+static int cmd_serve(int argc, char **argv)
+{
+    static config cfg;                               /* large: off the stack */
+    static sched_model models[CONFIG_MODELS_MAX];
+    static api a;
+    char err[CONFIG_ERR_MAX];
+    config_init(&cfg);
+    if (config_parse_args(&cfg, argc, argv, err, sizeof err) < 0) {
+        fprintf(stderr, "mote: %s\n", err);
+        return 2;
+    }
+    if (cfg.want_help) {
+        fputs(usage_text, stdout);
+        printf("\nserve options:\n%s", config_usage());
+        return 0;
+    }
+    if (cfg.want_version) return cmd_version();
+    if (cfg.tls_cert_file[0]) {
+        fprintf(stderr, "mote: --ssl-public/--ssl-key: HTTPS is not available in this build yet\n");
+        return 2;
+    }
+    log_set_format(cfg.log_format == CONFIG_LOG_JSON ? LOG_FMT_JSON : LOG_FMT_TEXT);
+
+    /* the models: the demo first when asked, then -m / -jsdesc ones */
+    int n = 0;
+    if (cfg.demo) {
+        if (cfg.n_models >= CONFIG_MODELS_MAX || config_model_find(&cfg, SCHED_DEMO_ID) >= 0) {
+            fprintf(stderr, "mote: --demo: no room for the model id '%s'\n", SCHED_DEMO_ID);
+            return 2;
+        }
+        config_model dm;
+        config_model_init(&dm);
+        snprintf(dm.id, sizeof dm.id, "%s", SCHED_DEMO_ID);
+        dm.thread_count = 1;                        /* a tiny model: threads cost more than they give */
+        dm.batch_thread_count = 1;
+        if (dm.batch_length <= 0 || dm.batch_length > dm.context_length)
+            dm.batch_length = dm.context_length < CONFIG_DEFAULT_BATCH ? dm.context_length : CONFIG_DEFAULT_BATCH;
+        dm.desc_index = -1;
+        if (sched_model_init(&models[n++], &dm, true, cfg.queue_length, cfg.sse_ping_ms) < 0) {
+            fprintf(stderr, "mote: demo model: %s\n", models[n - 1].err);
+            return 1;
+        }
+        log_info("model %s: built-in smoke-test model (random weights, byte-level vocabulary)", SCHED_DEMO_ID);
+    }
+    for (int i = 0; i < cfg.n_models; i++) {
+        const config_model *cm = &cfg.models[i];
+        if (cm->gpu_layers_set) log_warn("model %s: gpu_layers ignored (no GPU backend)", cm->id);
+        if (sched_model_init(&models[n++], cm, false, cfg.queue_length, cfg.sse_ping_ms) < 0) {
+            fprintf(stderr, "mote: model %s: %s\n", cm->id, models[n - 1].err);
+            return 1;
+        }
+        log_info("model %s: loading %s", cm->id, cm->path);
+    }
+
+    loop_config lc;
+    loop_config_default(&lc);
+    lc.max_conns = (size_t)cfg.max_connections;
+    lc.max_head_bytes = (size_t)cfg.max_header_bytes;
+    lc.max_headers = (size_t)cfg.max_headers;
+    lc.max_body_bytes = (size_t)cfg.max_body_bytes;
+    lc.idle_timeout_ms = cfg.idle_timeout_ms;
+    lc.header_timeout_ms = cfg.header_timeout_ms;
+    lc.stop_timeout_ms = cfg.shutdown_timeout_ms;
+    lc.cors_origin = cfg.cors_origin[0] ? cfg.cors_origin : NULL;
+    static const api_transport tr = {
+        .ctx = &g_loop, .send = tr_send, .sse_start = tr_sse_start, .sse_raw = tr_sse_raw,
+        .sse_comment = tr_sse_comment, .sse_end = tr_sse_end, .abort = tr_abort, .note = tr_note,
+    };
+    if (api_init(&a, &cfg, models, n, &tr, lc.write_cap) < 0) {
+        fprintf(stderr, "mote: %s\n", a.err);
+        return 1;
+    }
+    loop_handler h = { .on_request = serve_on_request, .ctx = &a };
+    if (loop_init(&g_loop, &lc, &h) < 0) {
+        fprintf(stderr, "mote: %s\n", g_loop.err);
+        return 1;
+    }
+    if (loop_listen(&g_loop, cfg.host, cfg.port) < 0) {
+        fprintf(stderr, "mote: cannot serve: %s\n", g_loop.err);
+        loop_free(&g_loop);
+        return 1;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = serve_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    for (int i = 0; i < n; i++) {
+        models[i].on_loaded = serve_on_loaded;
+        if (sched_model_start(&models[i]) < 0) {
+            fprintf(stderr, "mote: model %s: %s\n", models[i].cfg.id, models[i].err);
+            return 1;
+        }
+    }
+    int port = loop_port(&g_loop, 0);
+    log_info("mote %s listening on http://%s%s%s:%d (%d model%s)%s", MOTE_VERSION, strchr(cfg.host, ':') ? "[" : "",
+             cfg.host, strchr(cfg.host, ':') ? "]" : "", port, n, n == 1 ? "" : "s",
+             cfg.n_api_keys ? ", API key required" : "");
+    int rc = loop_run(&g_loop);
+    if (rc < 0) log_error("%s", g_loop.err);
+    log_info("stopping: %s", atomic_load(&g_load_failed) ? "a model failed to load" : "signal");
+    for (int i = 0; i < n; i++) sched_model_stop(&models[i]);
+    loop_free(&g_loop);
+    api_free(&a);
+    for (int i = 0; i < n; i++) sched_model_free(&models[i]);
+    if (atomic_load(&g_load_failed)) return 1;
+    return rc < 0 ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -519,16 +732,5 @@ int main(int argc, char **argv)
         return cmd_run(argc - 1, argv + 1);
     if (!strcmp(argv[1], "info"))
         return cmd_info(argc - 1, argv + 1);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help")) {
-            fputs(usage_text, stdout);
-            return 0;
-        }
-        if (!strcmp(a, "-v") || !strcmp(a, "--version"))
-            return cmd_version();
-        fprintf(stderr, "mote: unknown option '%s' (try 'mote --help')\n", a);
-        return 2;
-    }
-    return 0;
+    return cmd_serve(argc, argv);   /* "serve" is the default subcommand */
 }
