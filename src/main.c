@@ -149,10 +149,13 @@ static int cmd_tokenize(int argc, char **argv)
         tok_vocab_free(&v);
         return 2;
     }
-    /* worst case per id: {"id":2147483647,"piece":"..."} with each byte escaped as \u00XX */
-    size_t outcap = 16 + (size_t)k * (32 + (pieces ? 6 * TOK_PIECE_MAX : 0));
-    char *out = malloc(outcap);
+    /* worst case per id: {"id":-2147483648,"piece":"..."} with each piece byte
+     * escaped as \u00XX (6 bytes; invalid UTF-8 becomes a 3-byte U+FFFD) */
     char piece[TOK_PIECE_MAX];
+    size_t outcap = 16;
+    for (int32_t i = 0; i < k; i++)
+        outcap += 32 + (pieces ? 6 * (size_t)tok_token_to_piece(&v, ids[i], piece, sizeof piece, 0, 1) : 0);
+    char *out = malloc(outcap);
     json_writer w;
     json_writer_init(&w, out, out ? outcap : 0);
     json_write_arr_begin(&w);
