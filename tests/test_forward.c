@@ -31,6 +31,7 @@
 #include "model.h"
 #include "test.h"
 #include "thread.h"
+#include "tokenizer.h"
 
 /* Tolerances on |our logit - golden logit| over each step's golden top-5,
  * all steps of a teacher-forced run. Most steps agree to ~1e-6 (the same
@@ -286,6 +287,11 @@ static void test_model(const char *dir, const char *name, thread_pool *tp, const
         return;
     }
 
+    tok_vocab voc;
+    char terr[256];
+    int have_voc = tok_vocab_load(&voc, m.g, terr, sizeof terr) == 0;
+    T_CHECK(have_voc, "%s: tokenizer loads (%s)", name, have_voc ? "ok" : terr);
+
     eog_set eog = { .n = 0 };
     uint32_t u;
     if (gguf_get_u32(m.g, "tokenizer.ggml.eos_token_id", &u) == 0) eog_add(&eog, (int32_t)u);
@@ -303,6 +309,18 @@ static void test_model(const char *dir, const char *name, thread_pool *tp, const
         if (n_prompt < 1 || load_run(&g, pi, &main_run) < 0) {
             T_CHECK(0, "%s/%s: golden parses", name, pname);
             continue;
+        }
+        /* the tokenizer gives llama.cpp's prompt ids (add_special, parse_special) */
+        int pt = json_obj_get(g.js, g.t, pi, "prompt");
+        if (have_voc && pt >= 0) {
+            char text[2048];
+            int tl = json_string_unescape(g.js, g.t, pt, text, sizeof text);
+            if (tl < 0) tl = 0;
+            int32_t ids[MAX_PROMPT];
+            int32_t n = tok_encode(&voc, text, (size_t)tl, 1, 1, ids, MAX_PROMPT);
+            T_CHECK(n == n_prompt && memcmp(ids, prompt, (size_t)n_prompt * sizeof *ids) == 0,
+                    "%s/%s: tokenizer reproduces the %d golden prompt ids (got %d)", name, pname,
+                    n_prompt, (int)n);
         }
         int ie = json_obj_get(g.js, g.t, pi, "ignore_eos_run");
         if (ie >= 0 && load_run(&g, ie, &eos_run) == 0) have_eos_run = 1;
@@ -375,6 +393,7 @@ static void test_model(const char *dir, const char *name, thread_pool *tp, const
         T_CHECK(ok && max_err <= tol, "%s/%s teacher-forced: max |dlogit| %.2e <= %.2g", name,
                 pname, max_err, tol);
     }
+    if (have_voc) tok_vocab_free(&voc);
     fwd_kv_free(&kv);
     fwd_free(&c);
     free(logits);
