@@ -200,5 +200,13 @@ s=$(req POST /detokenize "{\"tokens\":$TOKS}")
 # ---- access log, shutdown ----
 grep -q '"POST /v1/chat/completions" 200 .*tokens=' "$E2E_LOG"; ok $? "access log: one line per request with status and tokens"
 grep -qi 'smoke-test' "$E2E_LOG"; ok $? "log names the smoke-test model"
+# SIGTERM while a long request is in flight: it completes, then exit 0
+curl -s -o "$E2E_TMP/inflight" -w '%{http_code}' -H "$AUTH" -H 'Content-Type: application/json' \
+    -d '{"model":"mote-demo","prompt":"A long story:","max_tokens":1200}' "$E2E_BASE/v1/completions" >"$E2E_TMP/inflight.code" &
+CURL=$!
+sleep 0.3
 e2e_stop
+wait $CURL
 [ "$E2E_RC" = 0 ]; ok $? "SIGTERM: exits 0 ($E2E_RC)"
+[ "$(cat "$E2E_TMP/inflight.code")" = 200 ] && [ "$(jq_ "$E2E_TMP/inflight" 'o.usage.completion_tokens')" = 1200 ]
+ok $? "SIGTERM: the request in flight was finished first ($(cat "$E2E_TMP/inflight.code"))"
