@@ -599,16 +599,19 @@ static int choice_begin(sched_model *sm, sched_slot *s)
                 skip_space = 0;
             }
             n += (size_t)k;
-            if (n > SCHED_TEXT_CHUNK || i == plen - 1) {
-                if (i == plen - 1) {
-                    int32_t f = tok_stream_flush(&ts, s->pend + n, (int32_t)(PEND_CAP - n));
-                    if (f > 0) n += (size_t)f;
-                }
-                if (emit(sm, s, s->pend, n) < 0) {
+            if (i == plen - 1) {
+                int32_t f = tok_stream_flush(&ts, s->pend + n, (int32_t)(PEND_CAP - n));
+                if (f > 0) n += (size_t)f;
+            }
+            /* full chunks as they fill, the rest at the end */
+            while (n >= SCHED_TEXT_CHUNK || (i == plen - 1 && n > 0)) {
+                size_t c = n > SCHED_TEXT_CHUNK ? utf8_cut(s->pend, SCHED_TEXT_CHUNK) : n;
+                if (emit(sm, s, s->pend, c) < 0) {
                     job_end(sm, s, SCHED_ERR_TEXT_FULL);
                     return -1;
                 }
-                n = 0;
+                memmove(s->pend, s->pend + c, n - c);
+                n -= c;
             }
         }
     }
