@@ -1,0 +1,374 @@
+/* test_api.c — the API layer without sockets: api_handle / api_start over
+ * the demo model, with a fake transport that records what would be sent.
+ * Routing (404/405/OPTIONS), auth, models, health while loading, chat and
+ * completions (whole and streamed), the error answers, 429 when the queue
+ * is full, client gone mid-stream, cancel while queued, stopping with a
+ * stream in flight, tokenize/detokenize. Runs under ASan in `make asan`. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api.h"
+#include "json.h"
+#include "test.h"
+
+/* ---- Fake transport ---------------------------------------------------------------- */
+
+#define FAKE_MAX 8
+#define FAKE_BUF (1 << 20)
+
+typedef struct fake {
+    int status;             /* send() status, or 200 after sse_start */
+    int sse;                /* sse_start seen */
+    int ended;              /* send / sse_end / abort seen */
+    int aborted;
+    int events;             /* sse_raw calls */
+    int pings;
+    int fail_after;         /* sse_raw fails after this many calls (0: never) */
+    char body[FAKE_BUF];    /* send() body, or every SSE event back to back */
+    size_t len;
+    char note[128];
+} fake;
+
+static fake fakes[FAKE_MAX];
+static pthread_mutex_t fmu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t fcv = PTHREAD_COND_INITIALIZER;
+
+static int f_send(void *ctx, uint64_t h, int status, const char *ct, const char *extra, const char *body, size_t len)
+{
+    (void)ctx, (void)ct, (void)extra;
+    fake *f = &fakes[h];
+    pthread_mutex_lock(&fmu);
+    f->status = status;
+    if (len < FAKE_BUF) memcpy(f->body, body, len), f->len = len;
+    f->ended = 1;
+    pthread_cond_broadcast(&fcv);
+    pthread_mutex_unlock(&fmu);
+    return 0;
+}
+static int f_sse_start(void *ctx, uint64_t h, const char *extra)
+{
+    (void)ctx, (void)extra;
+    fakes[h].sse = 1;
+    fakes[h].status = 200;
+    return 0;
+}
+static int f_sse_raw(void *ctx, uint64_t h, const char *ev, size_t len)
+{
+    (void)ctx;
+    fake *f = &fakes[h];
+    if (f->fail_after && f->events >= f->fail_after) return -1;
+    pthread_mutex_lock(&fmu);
+    if (f->len + len < FAKE_BUF) memcpy(f->body + f->len, ev, len), f->len += len;
+    f->events++;
+    pthread_mutex_unlock(&fmu);
+    return 0;
+}
+static int f_sse_comment(void *ctx, uint64_t h, const char *text)
+{
+    (void)ctx, (void)text;
+    fakes[h].pings++;
+    return 0;
+}
+static int f_end(void *ctx, uint64_t h, int aborted)
+{
+    (void)ctx;
+    pthread_mutex_lock(&fmu);
+    fakes[h].ended = 1;
+    fakes[h].aborted = aborted;
+    pthread_cond_broadcast(&fcv);
+    pthread_mutex_unlock(&fmu);
+    return 0;
+}
+static int f_sse_end(void *ctx, uint64_t h) { return f_end(ctx, h, 0); }
+static int f_abort(void *ctx, uint64_t h) { return f_end(ctx, h, 1); }
+static int f_note(void *ctx, uint64_t h, const char *text)
+{
+    (void)ctx;
+    snprintf(fakes[h].note, sizeof fakes[h].note, "%s", text);
+    return 0;
+}
+
+static const api_transport tr = { NULL, f_send, f_sse_start, f_sse_raw, f_sse_comment, f_sse_end, f_abort, f_note };
+
+static int fake_wait(int h)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 30;
+    pthread_mutex_lock(&fmu);
+    while (!fakes[h].ended)
+        if (pthread_cond_timedwait(&fcv, &fmu, &ts) != 0) break;
+    int e = fakes[h].ended;
+    pthread_mutex_unlock(&fmu);
+    return e;
+}
+
+/* ---- Requests -------------------------------------------------------------------------- */
+
+static api A;
+static api_response R;
+
+static int call(const char *method, const char *path, const char *body, const char *auth)
+{
+    const char *q = strchr(path, '?');
+    api_request req = {
+        .method = method, .method_len = strlen(method),
+        .path = path, .path_len = q ? (size_t)(q - path) : strlen(path),
+        .query = q ? q + 1 : NULL, .query_len = q ? strlen(q + 1) : 0,
+        .auth = auth, .auth_len = auth ? strlen(auth) : 0,
+        .body = body, .body_len = body ? strlen(body) : 0,
+    };
+    return api_handle(&A, &req, &R);
+}
+
+/* Immediate answer: the status (body in R). Deferred: start on fake h, wait, status. */
+static int request(int h, const char *method, const char *path, const char *body)
+{
+    memset(&fakes[h], 0, sizeof fakes[h]);
+    if (call(method, path, body, NULL) == API_REPLY) return R.status;
+    api_start(&A, R.call, (uint64_t)h);
+    return fake_wait(h) ? fakes[h].status : -1;
+}
+
+/* A JSON value by path: "choices.0.message.content" (numbers index arrays). */
+static json_tok toks[4096];
+static const char *js;
+static int jget(const char *body, size_t len, const char *path)
+{
+    json_parser p = { 0 };
+    js = body;
+    if (json_parse(&p, body, len, toks, 4096) < 0) return -1;
+    int i = 0;
+    char key[64];
+    while (*path && i >= 0) {
+        size_t n = strcspn(path, ".");
+        snprintf(key, sizeof key, "%.*s", (int)n, path);
+        if (toks[i].type == JSON_ARRAY) i = json_arr_get(toks, i, atoi(key));
+        else i = json_obj_get(body, toks, i, key);
+        path += n + (path[n] == '.');
+    }
+    return i;
+}
+static int jis(const char *body, size_t len, const char *path, const char *want)
+{
+    int i = jget(body, len, path);
+    return i >= 0 && json_tok_eq(js, toks, i, want);
+}
+static long long jint(const char *body, size_t len, const char *path)
+{
+    long long v = -999;
+    json_get_int64(js, toks, jget(body, len, path), &v);
+    return v;
+}
+#define RIS(path, want) jis(R.body, R.len, path, want)
+#define FIS(h, path, want) jis(fakes[h].body, fakes[h].len, path, want)
+
+/* ---- Tests ---------------------------------------------------------------------------------- */
+
+static const char *header(const char *name)
+{
+    for (int i = 0; i < R.n_headers; i++)
+        if (!strcmp(R.hname[i], name)) return R.hvalue[i];
+    return NULL;
+}
+
+static void test_routes(void)
+{
+    T_CHECK(request(0, "GET", "/health", NULL) == 200 && RIS("status", "ok"), "GET /health: 200 ok");
+    T_CHECK(request(0, "GET", "/v1/models", NULL) == 200 && RIS("data.0.id", "mote-demo") &&
+                RIS("data.0.object", "model"), "GET /v1/models");
+    T_CHECK(request(0, "GET", "/v1/models/mote-demo", NULL) == 200 && jint(R.body, R.len, "context_length") == 2048,
+            "GET /v1/models/mote-demo with context_length");
+    T_CHECK(request(0, "GET", "/v1/models/nope", NULL) == 404 && RIS("error.code", "model_not_found"),
+            "unknown model id: 404 model_not_found");
+    T_CHECK(request(0, "GET", "/v1/engines/list", NULL) == 200 && RIS("data.0.object", "engine"), "GET /v1/engines/list");
+    T_CHECK(request(0, "GET", "/v1/nowhere", NULL) == 404 && RIS("error.type", "invalid_request_error"), "unknown path: 404");
+    T_CHECK(request(0, "DELETE", "/v1/chat/completions", NULL) == 405 && header("Allow") &&
+                strstr(header("Allow"), "POST"), "DELETE on chat: 405 with Allow");
+    T_CHECK(request(0, "OPTIONS", "/v1/models", NULL) == 204 && header("Allow"), "OPTIONS: 204 with Allow");
+    T_CHECK(request(0, "GET", "/tokenize", NULL) == 405, "GET /tokenize: 405");
+    T_CHECK(request(0, "POST", "/v1/embeddings", "{\"model\":\"mote-demo\",\"input\":\"x\"}") == 400 &&
+                RIS("error.code", "model_not_supported"), "embeddings: 400 model_not_supported");
+    T_CHECK(request(0, "POST", "/v1/embeddings", "{\"model\":\"nope\",\"input\":\"x\"}") == 404, "embeddings, unknown model: 404");
+}
+
+static void test_auth(config *cfg)
+{
+    snprintf(cfg->api_keys[0], sizeof cfg->api_keys[0], "k1");
+    cfg->n_api_keys = 1;
+    T_CHECK(call("GET", "/v1/models", NULL, NULL) == API_REPLY && R.status == 401 && RIS("error.code", "invalid_api_key") &&
+                header("WWW-Authenticate"), "a key configured, none given: 401 with WWW-Authenticate");
+    T_CHECK(call("GET", "/v1/models", NULL, "Bearer k2") == API_REPLY && R.status == 401, "wrong key: 401");
+    T_CHECK(call("GET", "/v1/models", NULL, "Bearer k1") == API_REPLY && R.status == 200, "right key: 200");
+    T_CHECK(call("GET", "/health", NULL, NULL) == API_REPLY && R.status == 200, "/health needs no key");
+    T_CHECK(call("OPTIONS", "/v1/chat/completions", NULL, NULL) == API_REPLY && R.status == 204, "OPTIONS needs no key");
+    cfg->n_api_keys = 0;
+}
+
+static void test_chat(void)
+{
+    const char *body = "{\"model\":\"mote-demo\",\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"max_tokens\":5}";
+    T_CHECK(request(1, "POST", "/v1/chat/completions", body) == 200, "chat: 200");
+    fake *f = &fakes[1];
+    T_CHECK(FIS(1, "object", "chat.completion") && FIS(1, "choices.0.message.role", "assistant") &&
+                FIS(1, "choices.0.finish_reason", "length") && jint(f->body, f->len, "usage.completion_tokens") == 5,
+            "chat: chat.completion, 5 tokens, finish length");
+    T_CHECK(strstr(f->note, "tokens=") != NULL, "chat: access-log note '%s'", f->note);
+
+    const char *sbody = "{\"model\":\"mote-demo\",\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"max_tokens\":3,"
+                        "\"stream\":true,\"stream_options\":{\"include_usage\":true}}";
+    T_CHECK(request(2, "POST", "/v1/chat/completions", sbody) == 200 && fakes[2].sse && !fakes[2].aborted,
+            "chat stream: SSE started and ended");
+    /* role + 3 content + finish, then usage + [DONE] in the last write */
+    const char *b = fakes[2].body;
+    const char *role = strstr(b, "\"role\":\"assistant\""), *fin = strstr(b, "\"finish_reason\":\"length\"");
+    const char *use = strstr(b, "\"choices\":[],\"usage\""), *done = strstr(b, "data: [DONE]\n\n");
+    T_CHECK(role && fin && use && done && role < fin && fin < use && use < done && done + 14 == b + fakes[2].len,
+            "chat stream: role, deltas, finish, usage, [DONE] in order");
+    T_CHECK(fakes[2].events == 1 + 3 + 1, "chat stream: %d writes (role, 3 deltas, tail)", fakes[2].events);
+
+    T_CHECK(request(3, "POST", "/v1/chat/completions", "{\"model\":\"mote-demo\",\"messages\":[") == 400 &&
+                R.body && strstr(R.body, "error"), "chat: malformed JSON 400");
+    T_CHECK(request(3, "POST", "/v1/chat/completions", "{\"model\":\"x\",\"messages\":[{\"role\":\"user\",\"content\":\"a\"}]}") == 404,
+            "chat: unknown model 404");
+    T_CHECK(request(3, "POST", "/v1/chat/completions",
+                    "{\"model\":\"mote-demo\",\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"logprobs\":true}") == 400 &&
+                RIS("error.param", "logprobs"), "chat: logprobs 400 naming it (not supported yet)");
+    T_CHECK(request(3, "POST", "/v1/chat/completions",
+                    "{\"model\":\"mote-demo\",\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"logit_bias\":{\"70000\":5}}") == 400 &&
+                RIS("error.param", "logit_bias"), "chat: logit_bias beyond the vocabulary 400");
+    char big[600];
+    snprintf(big, sizeof big, "{\"model\":\"mote-demo\",\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],\"stop\":\"%0300d\"}", 0);
+    T_CHECK(request(3, "POST", "/v1/chat/completions", big) == 400 && RIS("error.param", "stop"), "chat: stop over 256 bytes 400");
+}
+
+static void test_cmpl(void)
+{
+    T_CHECK(request(1, "POST", "/v1/completions", "{\"model\":\"mote-demo\",\"prompt\":\"Once\"}") == 200 &&
+                FIS(1, "object", "text_completion") && jint(fakes[1].body, fakes[1].len, "usage.completion_tokens") == 16,
+            "completion: max_tokens defaults to 16");
+    T_CHECK(request(1, "POST", "/v1/completions", "{\"model\":\"mote-demo\",\"prompt\":[[1,72],[1,73]],\"max_tokens\":2,\"echo\":true}") == 200 &&
+                FIS(1, "choices.1.index", "1") && jint(fakes[1].body, fakes[1].len, "usage.prompt_tokens") == 4,
+            "completion: two token-array prompts with echo");
+    int i = jget(fakes[1].body, fakes[1].len, "choices.0.text");
+    char t[64] = "";
+    json_string_unescape(js, toks, i, t, sizeof t);
+    T_CHECK(t[0] == 'E', "completion: echo starts with the prompt text ('%s')", t);
+    T_CHECK(request(1, "GET", "/v1/engines/mote-demo/completions?prompt=Hello+you&max_tokens=3", NULL) == 200 &&
+                jint(fakes[1].body, fakes[1].len, "usage.completion_tokens") == 3, "GET engines completions with a query");
+    T_CHECK(request(1, "POST", "/v1/completions", "{\"model\":\"mote-demo\",\"prompt\":\"Once\",\"max_tokens\":3,\"stream\":true}") == 200 &&
+                fakes[1].events == 3 + 1 + 1, "completion stream: 3 deltas, finish, [DONE] (%d writes)", fakes[1].events);
+    static char huge[20000];
+    int n = snprintf(huge, sizeof huge, "{\"model\":\"mote-demo\",\"prompt\":[");
+    for (int k = 0; k < 2100; k++) n += snprintf(huge + n, sizeof huge - (size_t)n, "%s72", k ? "," : "");
+    snprintf(huge + n, sizeof huge - (size_t)n, "]}");
+    T_CHECK(request(1, "POST", "/v1/completions", huge) == 400 && RIS("error.code", "context_length_exceeded"),
+            "completion: 2100 tokens in a 2048 context: 400 context_length_exceeded");
+    T_CHECK(request(1, "POST", "/v1/completions", "{\"model\":\"mote-demo\",\"prompt\":[1,5000]}") == 400,
+            "completion: token id beyond the vocabulary 400");
+}
+
+static void test_tokenize(void)
+{
+    T_CHECK(request(0, "POST", "/tokenize", "{\"content\":\"Hi\",\"add_special\":true}") == 200 &&
+                jint(R.body, R.len, "tokens.0") == 1, "tokenize with add_special starts with BOS");
+    T_CHECK(request(0, "POST", "/tokenize", "{\"content\":\"Hi\",\"with_pieces\":true}") == 200 &&
+                RIS("tokens.1.piece", "H"), "tokenize with_pieces");
+    T_CHECK(request(0, "POST", "/detokenize", "{\"tokens\":[1,75,108]}") == 200 && RIS("content", "Hi"), "detokenize");
+    T_CHECK(request(0, "POST", "/detokenize", "{\"tokens\":[1,9999]}") == 400, "detokenize: bad id 400");
+    T_CHECK(request(0, "POST", "/tokenize", "{\"content\":5}") == 400 && RIS("error.param", "content"), "tokenize: content not a string 400");
+}
+
+/* Until every job is back in the pool (the worker returns a job right after
+ * its last transport call). */
+static void settle(sched_model *sm)
+{
+    int f = 0;
+    for (int i = 0; i < 5000; i++) {
+        sched_model_counts(sm, NULL, NULL, &f);
+        if (f == sm->n_jobs) return;
+        struct timespec ts = { 0, 1000000 };
+        nanosleep(&ts, NULL);
+    }
+}
+
+static void test_gone_and_busy(sched_model *sm)
+{
+    /* the client leaves after 3 events: the job stops, the handle is aborted */
+    memset(&fakes[4], 0, sizeof fakes[4]);
+    fakes[4].fail_after = 3;
+    T_CHECK(call("POST", "/v1/chat/completions",
+                 "{\"model\":\"mote-demo\",\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"max_tokens\":1500,\"stream\":true}",
+                 NULL) == API_DEFER, "long stream deferred");
+    api_start(&A, R.call, 4);
+    T_CHECK(fake_wait(4) && fakes[4].aborted, "client gone mid-stream: the call ends with an abort");
+    settle(sm);
+
+    /* one slot, no queue: a second request while the first runs gets 429 */
+    memset(&fakes[5], 0, sizeof fakes[5]);
+    call("POST", "/v1/completions", "{\"model\":\"mote-demo\",\"prompt\":\"Long\",\"max_tokens\":1800,\"stream\":true}", NULL);
+    api_call *first = R.call;
+    api_start(&A, first, 5);
+    T_CHECK(call("POST", "/v1/completions", "{\"model\":\"mote-demo\",\"prompt\":\"x\"}", NULL) == API_REPLY &&
+                R.status == 429 && header("Retry-After"), "pool exhausted: 429 with Retry-After");
+    api_cancel(first);
+    T_CHECK(fake_wait(5) && fakes[5].aborted, "api_cancel ends the running call (abort)");
+    settle(sm);
+}
+
+int main(void)
+{
+    static config cfg;
+    char err[256];
+    config_init(&cfg);
+    cfg.demo = true;
+    if (config_finish(&cfg, err, sizeof err) < 0) T_NOTE("config: %s", err);
+    config_model cm;
+    config_model_init(&cm);
+    snprintf(cm.id, sizeof cm.id, "%s", SCHED_DEMO_ID);
+    cm.thread_count = cm.batch_thread_count = 1;
+    cm.batch_length = 256;
+    cm.processor_count = 2;
+    static sched_model sm;
+
+    /* loading: /health and generation say 503 */
+    T_CHECK(sched_model_init(&sm, &cm, true, 2, 0) == 0 && api_init(&A, &cfg, &sm, 1, &tr, 1 << 20) == 0, "api init");
+    T_CHECK(call("GET", "/health", NULL, NULL) == API_REPLY && R.status == 503 && header("Retry-After"),
+            "while loading: /health 503 with Retry-After");
+    T_CHECK(call("POST", "/v1/completions", "{\"model\":\"mote-demo\",\"prompt\":\"x\"}", NULL) == API_REPLY && R.status == 503,
+            "while loading: completions 503");
+    T_CHECK(sched_model_start(&sm) == 0 && sched_model_wait(&sm) == SCHED_READY, "model ready");
+    test_routes();
+    test_auth(&cfg);
+    test_chat();
+    test_cmpl();
+    test_tokenize();
+    api_free(&A);
+    sched_model_free(&sm);
+
+    /* one slot, no queue */
+    cm.processor_count = 1;
+    T_CHECK(sched_model_init(&sm, &cm, true, 0, 0) == 0 && api_init(&A, &cfg, &sm, 1, &tr, 1 << 20) == 0 &&
+                sched_model_start(&sm) == 0 && sched_model_wait(&sm) == SCHED_READY, "1-slot model ready");
+    test_gone_and_busy(&sm);
+
+    /* stopping with a stream in flight: an error event, then the end */
+    memset(&fakes[6], 0, sizeof fakes[6]);
+    T_CHECK(call("POST", "/v1/chat/completions",
+                 "{\"model\":\"mote-demo\",\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"max_tokens\":1800,\"stream\":true}",
+                 NULL) == API_DEFER, "a long stream deferred");
+    api_start(&A, R.call, 6);
+    while (fakes[6].events < 3) {
+        struct timespec ts = { 0, 1000000 };
+        nanosleep(&ts, NULL);
+    }
+    sched_model_stop(&sm);
+    T_CHECK(fake_wait(6) && !fakes[6].aborted && strstr(fakes[6].body, "\"error\"") && strstr(fakes[6].body, "shutting down"),
+            "stop: the stream gets an error event, then ends");
+    api_free(&A);
+    sched_model_free(&sm);
+    return t_done();
+}
