@@ -364,6 +364,45 @@ static void test_table(const char *tname, const kern_table *tab)
     }
 }
 
+/* mul_mat (through kern_mul_mat, with or without a table kernel):
+ * every output bit-identical to the reference vec_dot of its pair. */
+static void test_mul_mat(const char *tname, const kern_table *tab)
+{
+    static const int shapes[][3] = {{64, 1, 1}, {64, 4, 1}, {96, 7, 3}, {256, 8, 5}, {512, 13, 8}, {4096, 5, 2}};
+    static float x[4096];
+    int bad = 0, checked = 0, tested = 0;
+    for (int k = 0; k < N_TYPES; k++) {
+        int t = all_types[k];
+        const kern_traits *tr = kern_type_traits(t);
+        int vt = tr->vec_dot_type;
+        if (!tab->vec_dot[t] || !kern_table_ref.from_float[t] || !kern_table_ref.from_float[vt]) continue;
+        for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++) {
+            int n = shapes[sh][0], nr = shapes[sh][1], nc = shapes[sh][2];
+            if (n % tr->block_size) continue;
+            size_t wrs = kern_row_size(t, n) + 2, ars = kern_row_size(vt, n) + 6;  /* odd strides */
+            uint8_t *w = malloc(wrs * nr), *a = malloc(ars * nc);
+            float *sm = malloc(sizeof(float) * (size_t)(nr + 3) * nc);
+            if (!w || !a || !sm) { free(w); free(a); free(sm); return; }
+            for (int r = 0; r < nr; r++) { fill_weights(x, n); kern_table_ref.from_float[t](x, w + r * wrs, n); }
+            for (int c = 0; c < nc; c++) { fill_acts_ex(x, n, 0); kern_table_ref.from_float[vt](x, a + c * ars, n); }
+            kern_mul_mat(tab, t, n, nr, nc, sm, (size_t)nr + 3, w, wrs, a, ars);
+            for (int c = 0; c < nc; c++)
+                for (int r = 0; r < nr; r++) {
+                    float ref;
+                    kern_table_ref.vec_dot[t](n, &ref, w + r * wrs, a + c * ars);
+                    checked++;
+                    if (memcmp(&ref, &sm[(size_t)c * (nr + 3) + r], 4) != 0 && bad++ == 0)
+                        T_NOTE("%s %s mul_mat n=%d nr=%d nc=%d (%d,%d): %.9g vs ref %.9g", tname, tr->name,
+                               n, nr, nc, r, c, sm[(size_t)c * (nr + 3) + r], ref);
+                }
+            free(w); free(a); free(sm);
+        }
+        tested++;
+    }
+    T_CHECK(bad == 0 && checked > 0, "%s mul_mat bit-identical to ref vec_dot (%d types, %d outputs, %d bad)",
+            tname, tested, checked, bad);
+}
+
 static void test_tables(void)
 {
     T_CHECK(kern_select("ref") == &kern_table_ref, "kern_select(\"ref\") is the reference");
@@ -380,6 +419,7 @@ static void test_tables(void)
     T_CHECK(full, "the selected table has every entry the reference has");
 
     test_table("ref", &kern_table_ref);
+    test_mul_mat("ref", &kern_table_ref);
     static const char *const isas[] = {"avx2", "avx512", "neon", "dotprod"};
     for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
         if (!strstr(kern_compiled_names(), isas[i])) continue;
@@ -389,6 +429,7 @@ static void test_tables(void)
             continue;
         }
         test_table(isas[i], tab);
+        test_mul_mat(isas[i], tab);
     }
 }
 

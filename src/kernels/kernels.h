@@ -76,21 +76,36 @@ kern_bf16 kern_f32_to_bf16(float f);   /* round to nearest even, NaN kept */
 typedef void (*kern_from_float_fn)(const float *x, void *y, int64_t n);
 typedef void (*kern_to_float_fn)(const void *x, float *y, int64_t n);
 typedef void (*kern_vec_dot_fn)(int n, float *s, const void *w, const void *a);
+/* Matrix product: s[c * ldc + r] = vec_dot(n, row r of w, row c of a) for
+ * r < nr, c < nc; w rows are wstride bytes apart, a rows astride bytes
+ * apart (rows of type t and vec_dot_type). Every output is bit-identical to
+ * vec_dot[t] on that pair; the kernel shares weight unpacking, scales and
+ * loads across rows and columns (decode: nc = 1; prefill: nc > 1). */
+typedef void (*kern_mul_mat_fn)(int n, int nr, int nc, float *s, size_t ldc,
+                                const void *w, size_t wstride, const void *a, size_t astride);
 
 typedef struct kern_table {
     const char *name;                                  /* "ref", "avx2", ... */
     kern_from_float_fn from_float[KERN_TYPE_COUNT];
     kern_to_float_fn to_float[KERN_TYPE_COUNT];
     kern_vec_dot_fn vec_dot[KERN_TYPE_COUNT];
+    kern_mul_mat_fn mul_mat[KERN_TYPE_COUNT];          /* may be NULL: use kern_mul_mat() */
 } kern_table;
 
 extern const kern_table kern_table_ref;
 
 /* The best table this CPU runs, or the one named by force ("ref", "avx2",
- * "avx512", "neon"); NULL if force names a table that is not compiled in or
- * that this CPU cannot run. Missing entries of a SIMD table are filled from
- * the reference table, so every entry of the result is usable. */
+ * "avx512", "neon", "dotprod"); NULL if force names a table that is not
+ * compiled in or that this CPU cannot run. Missing entries of a SIMD table
+ * are filled from the reference table, so every from_float / to_float /
+ * vec_dot entry the reference has is usable (mul_mat entries may be NULL). */
 const kern_table *kern_select(const char *force);
+
+/* s = W (nr rows of type t) times A (nc rows of its vec_dot_type), as
+ * kern_mul_mat_fn says: kt->mul_mat[t] when the table has one, else
+ * vec_dot[t] pair by pair. Same results either way. */
+void kern_mul_mat(const kern_table *kt, int t, int n, int nr, int nc, float *s, size_t ldc,
+                  const void *w, size_t wstride, const void *a, size_t astride);
 
 /* Space-separated names of the tables compiled into this binary. */
 const char *kern_compiled_names(void);

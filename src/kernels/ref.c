@@ -1584,6 +1584,8 @@ static void overlay(kern_table *dst, const kern_table *src)
         if (src->from_float[t]) dst->from_float[t] = src->from_float[t];
         if (src->to_float[t]) dst->to_float[t] = src->to_float[t];
         if (src->vec_dot[t]) dst->vec_dot[t] = src->vec_dot[t];
+        /* a mul_mat is only valid together with the vec_dot it matches */
+        if (src->vec_dot[t]) dst->mul_mat[t] = src->mul_mat[t];
     }
 }
 
@@ -1646,3 +1648,16 @@ const kern_table *kern_select(const char *force)
 }
 
 const char *kern_compiled_names(void) { return compiled_names; }
+
+void kern_mul_mat(const kern_table *kt, int t, int n, int nr, int nc, float *s, size_t ldc,
+                  const void *w, size_t wstride, const void *a, size_t astride)
+{
+    if (kt->mul_mat[t]) {
+        kt->mul_mat[t](n, nr, nc, s, ldc, w, wstride, a, astride);
+        return;
+    }
+    for (int c = 0; c < nc; c++)
+        for (int r = 0; r < nr; r++)
+            kt->vec_dot[t](n, s + (size_t)c * ldc + r, (const uint8_t *)w + (size_t)r * wstride,
+                           (const uint8_t *)a + (size_t)c * astride);
+}

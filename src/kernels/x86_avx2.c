@@ -629,6 +629,124 @@ static void bf16_vec_dot(int n, float *s, const void *vw, const void *va)
     *s = (float)sum;
 }
 
+/* ------------------------------------------------------------- mul_mat
+ * Tiles of 4 weight rows: the rows' unpacked quants and scales are reused
+ * for every activation column, and the 4 rows' independent float chains
+ * run side by side in vector lanes (a vector FMA is 4 exact scalar FMAs),
+ * so each output keeps vec_dot's exact operation order. Leftover rows use
+ * vec_dot. */
+
+
+/* One block of 4 rows (quants u0..u3 unsigned nibbles) against one
+ * activation block: returns the 4 whole-block integer dots as floats. */
+static inline __m128 q4_0_isum4(__m256i u0, __m256i u1, __m256i u2, __m256i u3, __m256i av)
+{
+    const __m256i ones = _mm256_set1_epi16(1);
+    /* (nib - 8) . a = nib . a - 8 * sum(a), lane by lane */
+    __m256i off = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(8), av), ones);
+    __m256i l0 = _mm256_sub_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(u0, av), ones), off);
+    __m256i l1 = _mm256_sub_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(u1, av), ones), off);
+    __m256i l2 = _mm256_sub_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(u2, av), ones), off);
+    __m256i l3 = _mm256_sub_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(u3, av), ones), off);
+    return isum4(l0, l1, l2, l3);
+}
+
+static inline __m128 h2f4(const kern_f16 *d0, const kern_f16 *d1, const kern_f16 *d2, const kern_f16 *d3)
+{
+    __m128i h = _mm_cvtsi32_si128(*d0);
+    h = _mm_insert_epi16(h, *d1, 1);
+    h = _mm_insert_epi16(h, *d2, 2);
+    h = _mm_insert_epi16(h, *d3, 3);
+    return _mm_cvtph_ps(h);
+}
+
+static void q4_0_mul_mat(int n, int nr, int nc, float *s, size_t ldc,
+                         const void *vw, size_t wstride, const void *va, size_t astride)
+{
+    const int nb = n / QK_32;
+    int r = 0;
+    for (; r + 4 <= nr; r += 4) {
+        const blk_q4_0 *w0 = (const blk_q4_0 *)((const uint8_t *)vw + (size_t)r * wstride);
+        const blk_q4_0 *w1 = (const blk_q4_0 *)((const uint8_t *)w0 + wstride);
+        const blk_q4_0 *w2 = (const blk_q4_0 *)((const uint8_t *)w1 + wstride);
+        const blk_q4_0 *w3 = (const blk_q4_0 *)((const uint8_t *)w2 + wstride);
+        int c = 0;
+        for (; c + 2 <= nc; c += 2) {  /* two columns share the unpacked rows */
+            const blk_q8_0 *a0 = (const blk_q8_0 *)((const uint8_t *)va + (size_t)c * astride);
+            const blk_q8_0 *a1 = (const blk_q8_0 *)((const uint8_t *)a0 + astride);
+            __m128 acc0 = _mm_setzero_ps(), acc1 = _mm_setzero_ps();
+            for (int b = 0; b < nb; b++) {
+                __m256i u0 = nibbles32(w0[b].qs), u1 = nibbles32(w1[b].qs);
+                __m256i u2 = nibbles32(w2[b].qs), u3 = nibbles32(w3[b].qs);
+                __m128 dw = h2f4(&w0[b].d, &w1[b].d, &w2[b].d, &w3[b].d);
+                __m128 i0 = q4_0_isum4(u0, u1, u2, u3, loadu256(a0[b].qs));
+                __m128 i1 = q4_0_isum4(u0, u1, u2, u3, loadu256(a1[b].qs));
+                acc0 = _mm_fmadd_ps(i0, _mm_mul_ps(dw, _mm_set1_ps(h2f(a0[b].d))), acc0);
+                acc1 = _mm_fmadd_ps(i1, _mm_mul_ps(dw, _mm_set1_ps(h2f(a1[b].d))), acc1);
+            }
+            _mm_storeu_ps(s + (size_t)c * ldc + r, acc0);
+            _mm_storeu_ps(s + (size_t)(c + 1) * ldc + r, acc1);
+        }
+        for (; c < nc; c++) {
+            const blk_q8_0 *a0 = (const blk_q8_0 *)((const uint8_t *)va + (size_t)c * astride);
+            __m128 acc0 = _mm_setzero_ps();
+            for (int b = 0; b < nb; b++) {
+                __m128 dw = h2f4(&w0[b].d, &w1[b].d, &w2[b].d, &w3[b].d);
+                __m128 i0 = q4_0_isum4(nibbles32(w0[b].qs), nibbles32(w1[b].qs), nibbles32(w2[b].qs),
+                                       nibbles32(w3[b].qs), loadu256(a0[b].qs));
+                acc0 = _mm_fmadd_ps(i0, _mm_mul_ps(dw, _mm_set1_ps(h2f(a0[b].d))), acc0);
+            }
+            _mm_storeu_ps(s + (size_t)c * ldc + r, acc0);
+        }
+    }
+    for (; r < nr; r++)
+        for (int c = 0; c < nc; c++)
+            q4_0_vec_dot(n, s + (size_t)c * ldc + r, (const uint8_t *)vw + (size_t)r * wstride,
+                         (const uint8_t *)va + (size_t)c * astride);
+}
+
+static void q8_0_mul_mat(int n, int nr, int nc, float *s, size_t ldc,
+                         const void *vw, size_t wstride, const void *va, size_t astride)
+{
+    const int nb = n / QK_32;
+    int r = 0;
+    if (nc == 1) goto rest;  /* one column: row-by-row vec_dot streams faster */
+    for (; r + 4 <= nr; r += 4) {
+        const uint8_t *w0 = (const uint8_t *)vw + (size_t)r * wstride;
+        for (int c0 = 0; c0 < nc; c0 += 2) {
+            int ncc = nc - c0 < 2 ? nc - c0 : 2;
+            __m256 acc[2][4];
+            for (int c = 0; c < 2; c++)
+                for (int k = 0; k < 4; k++) acc[c][k] = _mm256_setzero_ps();
+            for (int b = 0; b < nb; b++) {
+                const blk_q8_0 *wb[4];
+                __m256i ax[4], q[4];
+                for (int k = 0; k < 4; k++) {
+                    wb[k] = (const blk_q8_0 *)(w0 + (size_t)k * wstride) + b;
+                    q[k] = loadu256(wb[k]->qs);
+                    ax[k] = _mm256_sign_epi8(q[k], q[k]);
+                }
+                float dw[4];
+                _mm_storeu_ps(dw, h2f4(&wb[0]->d, &wb[1]->d, &wb[2]->d, &wb[3]->d));
+                for (int c = 0; c < ncc; c++) {
+                    const blk_q8_0 *ab = (const blk_q8_0 *)((const uint8_t *)va + (size_t)(c0 + c) * astride) + b;
+                    __m256i av = loadu256(ab->qs);
+                    float da = h2f(ab->d);
+                    for (int k = 0; k < 4; k++)
+                        acc[c][k] = lanes_fma(acc[c][k], dw[k] * da, dot_us(ax[k], _mm256_sign_epi8(av, q[k])));
+                }
+            }
+            for (int c = 0; c < ncc; c++)
+                for (int k = 0; k < 4; k++) s[(size_t)(c0 + c) * ldc + r + k] = hsum8(acc[c][k]);
+        }
+    }
+rest:
+    for (; r < nr; r++)
+        for (int c = 0; c < nc; c++)
+            q8_0_vec_dot(n, s + (size_t)c * ldc + r, (const uint8_t *)vw + (size_t)r * wstride,
+                         (const uint8_t *)va + (size_t)c * astride);
+}
+
 /* ---------------------------------------------------------------- table */
 
 const kern_table kern_table_avx2 = {
@@ -649,5 +767,8 @@ const kern_table kern_table_avx2 = {
         [KERN_Q4_K] = q4_k_vec_dot, [KERN_Q5_K] = q5_k_vec_dot,
         [KERN_Q6_K] = q6_k_vec_dot, [KERN_Q8_K] = q8_k_vec_dot,
         [KERN_IQ4_NL] = iq4_nl_vec_dot, [KERN_IQ4_XS] = iq4_xs_vec_dot,
+    },
+    .mul_mat = {
+        [KERN_Q4_0] = q4_0_mul_mat, [KERN_Q8_0] = q8_0_mul_mat,
     },
 };
