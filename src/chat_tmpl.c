@@ -664,10 +664,19 @@ static int lookup_name(const char *const *names, int count, const char *s, size_
     return -1;
 }
 
+/* A name list (compile-time scope analysis). */
+typedef struct namelist {
+    const char *s;
+    uint32_t n;
+    struct namelist *next;
+} namelist;
+
 /* The compiled template: header of the compile memory. */
 struct chat_tmpl {
     size_t size;       /* bytes of the compile memory used */
     node *body;
+    namelist *hidden;  /* top-level names assigned before any top-level use:
+                          undefined until assigned (see scope_root) */
 };
 
 /* ======================================================================
@@ -3565,7 +3574,7 @@ static val indent_filter(interp *I, val s, val width, val first, val blank)
         sink_put(I, &k, s.u.s + b, e - b);
         line_no++;
         step(I);
-        if (next >= n) break;   /* the appended "\n" closes the last line */
+        if (next > n) break;   /* no break left: the appended "\n" closes this line */
         b = next;
     }
     val r = sink_val(I, &k);
@@ -4618,6 +4627,74 @@ const char *chat_tmpl_strerror(int err)
     }
 }
 
+/* ---- Jinja2's scoping of top-level names ----
+ * Jinja2 compiles each top-level name to one local variable. When the first
+ * mention of a name at the top level (in template order; bodies of loops,
+ * macros, set blocks and generation blocks are their own scopes and do not
+ * count) is an assignment, that variable starts out *undefined*, hiding a
+ * render variable of the same name from loops and macros that run before
+ * the assignment. A name first mentioned inside an if-branch is resolved
+ * from the render variables instead (Jinja2's branch merging). */
+
+static int names_has(const namelist *l, const char *s, size_t n)
+{
+    for (; l; l = l->next)
+        if (l->n == n && memcmp(l->s, s, n) == 0) return 1;
+    return 0;
+}
+
+static void names_add(parser *P, namelist **l, const char *s, size_t n)
+{
+    if (names_has(*l, s, n)) return;
+    namelist *x = arena_alloc_raw(P->a, sizeof *x, 8);
+    if (!x) fail_at(P->e, CHAT_TMPL_ERR_NOMEM, 0, "out of memory (scope analysis)");
+    x->s = s;
+    x->n = (uint32_t)n;
+    x->next = *l;
+    *l = x;
+}
+
+static void scope_loads(parser *P, const node *x, namelist **seen)
+{
+    if (!x) return;
+    if (x->kind == N_NAME) names_add(P, seen, x->s, x->n);
+    scope_loads(P, x->a, seen);
+    scope_loads(P, x->b, seen);
+    scope_loads(P, x->c, seen);
+    scope_loads(P, x->d, seen);
+    for (const node *k = x->kids; k; k = k->next) scope_loads(P, k, seen);
+}
+
+static void scope_store(parser *P, const char *s, size_t n, namelist **seen, namelist **hidden, int in_branch)
+{
+    if (!in_branch && !names_has(*seen, s, n)) names_add(P, hidden, s, n);
+    names_add(P, seen, s, n);
+}
+
+static void scope_root(parser *P, const node *x, namelist **seen, namelist **hidden, int in_branch)
+{
+    for (; x; x = x->next) {
+        switch (x->kind) {
+        case S_PRINT: scope_loads(P, x->a, seen); break;
+        case S_IF:
+            scope_loads(P, x->a, seen);
+            scope_root(P, x->b, seen, hidden, 1);
+            scope_root(P, x->c, seen, hidden, 1);
+            break;
+        case S_FOR: scope_loads(P, x->b, seen); break;
+        case S_SET: case S_SETBLOCK:
+            if (x->kind == S_SET) scope_loads(P, x->b, seen);
+            if (x->a->kind == N_NAME) scope_store(P, x->a->s, x->a->n, seen, hidden, in_branch);
+            else if (x->a->kind == N_NSREF) names_add(P, seen, x->a->s, x->a->n);
+            else for (const node *k = x->a->kids; k; k = k->next) scope_store(P, k->s, k->n, seen, hidden, in_branch);
+            break;
+        case S_MACRO: scope_store(P, x->s, x->n, seen, hidden, in_branch); break;
+        case S_FILTERBLOCK: scope_loads(P, x->a, seen); break;
+        default: break;
+        }
+    }
+}
+
 int chat_tmpl_compile(const char *src, size_t len, void *mem, size_t cap,
                       const chat_tmpl **out, char *err, size_t errcap)
 {
@@ -4659,6 +4736,9 @@ int chat_tmpl_compile(const char *src, size_t len, void *mem, size_t cap,
     int which = 0;
     t->body = body(&P, NULL, &which);
     if (P.hard_unknown) fail_at(&e, CHAT_TMPL_ERR_SYNTAX, P.unk_line, "%s", P.unk);
+    namelist *seen = NULL;
+    t->hidden = NULL;
+    scope_root(&P, t->body, &seen, &t->hidden, 0);
     t->size = (size_t)(a.base - (char *)mem) + a.lo;
     *out = t;
     return 0;
@@ -4715,7 +4795,8 @@ long chat_tmpl_render(const chat_tmpl *t, const chat_tmpl_input *in,
         for (uint32_t i = 0; i < vars.u.d->n; i++)
             frame_set(I, ctx, vars.u.d->k[i].u.s, vars.u.d->k[i].n, vars.u.d->v[i]);
     }
-    frame_push(I);   /* the template's own top-level scope */
+    frame *root = frame_push(I);   /* the template's own top-level scope */
+    for (const namelist *h = t->hidden; h; h = h->next) frame_set(I, root, h->s, h->n, v_undef(h->s, h->n));
 
     int ctl = 0;
     exec_body(I, t->body, &ctl);
