@@ -11,39 +11,120 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chat_tmpl.h"
+#include "json.h"
+#include "log.h"
 
 /* ---- Prompt ------------------------------------------------------------------------
- * TODO(chat_tmpl.h): render with the model's tokenizer.chat_template once
- * that module lands; every model gets ChatML until then. This is the one
- * function to switch over. */
+ * The conversation is rendered with the model's tokenizer.chat_template
+ * (chat_tmpl.h, llama.cpp's conventions), or ChatML when the model has none
+ * or its template does not compile. */
 
-static int put(char *out, size_t cap, size_t *n, const char *s, size_t len)
+/* Compile the model's template once (loop thread, after loading). */
+static void tmpl_prepare(api_model *am)
 {
-    if (len > cap - *n) return -1;
-    memcpy(out + *n, s, len);
-    *n += len;
-    return 0;
+    const sched_model *sm = am->sm;
+    gguf_str src = { "", 0 };
+    int have = gguf_get_str(&sm->g, "tokenizer.chat_template", &src) == 0 && src.len > 0;
+    const char *text = have ? src.ptr : chat_tmpl_chatml;
+    size_t len = have ? src.len : strlen(chat_tmpl_chatml);
+    char err[160];
+    for (int pass = 0; pass < 2; pass++) {
+        size_t cap = CHAT_TMPL_COMPILE_BOUND(len);
+        am->tmpl_mem = malloc(cap);
+        if (am->tmpl_mem && chat_tmpl_compile(text, len, am->tmpl_mem, cap, &am->tmpl, err, sizeof err) == 0) {
+            am->tmpl_state = have && pass == 0 ? 1 : 2;
+            break;
+        }
+        log_warn("model %s: chat template unusable (%s); using ChatML", sm->cfg.id,
+                 am->tmpl_mem ? err : "out of memory");
+        free(am->tmpl_mem);
+        am->tmpl_mem = NULL;
+        am->tmpl = NULL;
+        text = chat_tmpl_chatml;
+        len = strlen(chat_tmpl_chatml);
+    }
+    if (!am->tmpl) am->tmpl_state = -1;
+    size_t n;
+    const char *t;
+    am->bos[0] = am->eos[0] = 0;
+    if (sm->vocab.bos != TOK_NULL && (t = tok_text(&sm->vocab, sm->vocab.bos, &n)) && n < sizeof am->bos) {
+        memcpy(am->bos, t, n);
+        am->bos[n] = 0;
+    }
+    if (sm->vocab.eos != TOK_NULL && (t = tok_text(&sm->vocab, sm->vocab.eos, &n)) && n < sizeof am->eos) {
+        memcpy(am->eos, t, n);
+        am->eos[n] = 0;
+    }
+}
+
+/* The messages as the JSON array the template sees (developer -> system). */
+static long messages_json(const oai_chat_req *req, char *out, size_t cap)
+{
+    json_writer w;
+    json_writer_init(&w, out, cap);
+    json_write_arr_begin(&w);
+    for (int i = 0; i < req->n_messages; i++) {
+        const oai_message *m = &req->messages[i];
+        json_write_obj_begin(&w);
+        json_write_key(&w, "role");
+        json_write_str(&w, m->role == OAI_ROLE_DEVELOPER ? "system" : oai_role_name(m->role));
+        json_write_key(&w, "content");
+        if (m->content.ptr) json_write_strn(&w, m->content.ptr, m->content.len);
+        else json_write_null(&w);
+        if (m->name.ptr) {
+            json_write_key(&w, "name");
+            json_write_strn(&w, m->name.ptr, m->name.len);
+        }
+        if (m->tool_call_id.ptr) {
+            json_write_key(&w, "tool_call_id");
+            json_write_strn(&w, m->tool_call_id.ptr, m->tool_call_id.len);
+        }
+        if (m->tool_calls.ptr) {
+            json_write_key(&w, "tool_calls");
+            json_write_raw(&w, m->tool_calls.ptr, m->tool_calls.len);
+        }
+        json_write_obj_end(&w);
+    }
+    json_write_arr_end(&w);
+    return json_writer_finish(&w) < 0 ? -1 : (long)w.len;
 }
 
 /* The prompt text of req for model am, into out. Length, or -1 with e. */
 static long chat_render(api *a, api_model *am, const oai_chat_req *req, char *out, size_t cap, oai_error *e)
 {
-    (void)a;
-    (void)am;
-    size_t n = 0;
-    for (int i = 0; i < req->n_messages; i++) {
-        const oai_message *m = &req->messages[i];
-        const char *role = m->role == OAI_ROLE_DEVELOPER ? "system" : oai_role_name(m->role);
-        if (put(out, cap, &n, "<|im_start|>", 12) < 0 || put(out, cap, &n, role, strlen(role)) < 0 ||
-            put(out, cap, &n, "\n", 1) < 0 || (m->content.ptr && put(out, cap, &n, m->content.ptr, m->content.len) < 0) ||
-            put(out, cap, &n, "<|im_end|>\n", 11) < 0)
-            goto full;
+    if (!am->tmpl_state) tmpl_prepare(am);
+    if (!am->tmpl) {
+        oai_error_server(e, "the model has no usable chat template");
+        return -1;
     }
-    if (put(out, cap, &n, "<|im_start|>assistant\n", 22) < 0) goto full;
-    return (long)n;
-full:
-    oai_error_set(e, 413, "invalid_request_error", "request_too_large", "messages",
-                  "The rendered conversation does not fit in the server's prompt buffer.");
+    /* the rest of the request arena: half for the messages, half scratch */
+    size_t room = a->arena.cap - a->arena.lo - a->arena.hi;
+    char *mj = oai_arena_alloc(&a->arena, room / 2);
+    size_t scratch_cap = room - room / 2 > 64 ? room - room / 2 - 64 : 0;
+    void *scratch = oai_arena_alloc(&a->arena, scratch_cap);
+    long mlen = mj && scratch ? messages_json(req, mj, room / 2) : -1;
+    if (mlen < 0) {
+        oai_error_set(e, 413, "invalid_request_error", "request_too_large", "messages",
+                      "The conversation does not fit in the server's request memory.");
+        return -1;
+    }
+    chat_tmpl_input in = {
+        .messages_json = mj, .messages_len = (size_t)mlen,
+        .bos_token = am->bos[0] ? am->bos : NULL, .eos_token = am->eos[0] ? am->eos : NULL,
+        .add_generation_prompt = true,
+        .flags = CHAT_TMPL_ENABLE_THINKING | CHAT_TMPL_ARGS_OBJECT | CHAT_TMPL_MUTABLE |
+                 (am->sm->vocab.add_bos ? CHAT_TMPL_STRIP_BOS : 0),
+    };
+    char err[256];
+    long n = chat_tmpl_render(am->tmpl, &in, scratch, scratch_cap, out, cap, err, sizeof err);
+    if (n >= 0) return n;
+    if (n == CHAT_TMPL_ERR_NOMEM || n == CHAT_TMPL_ERR_OUTPUT)
+        oai_error_set(e, 413, "invalid_request_error", "request_too_large", "messages",
+                      "The rendered conversation does not fit in the server's memory (%s).", err);
+    else
+        oai_error_set(e, 400, "invalid_request_error", "invalid_value", "messages",
+                      "The model's chat template refused the messages: %s", err);
     return -1;
 }
 
