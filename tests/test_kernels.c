@@ -277,14 +277,20 @@ static double min_term_slack(int t, int n, const void *w, const void *a)
     return slack;
 }
 
+/* Offset that misaligns a row as much as its format allows: rows of block
+ * formats inside GGUF tensors are only 2-byte aligned; F32 rows and Q8_K
+ * rows (float scale, activations only) are 4-byte aligned. */
+static int mis(int t) { return t == KERN_Q8_K || t == KERN_F32 ? 4 : 2; }
+
 #define MAXN (4096 + 8 * 256)
 #define GUARD 64
 
 static void test_table(const char *tname, const kern_table *tab)
 {
     static float x[MAXN], wsrc[MAXN], y_ref[MAXN], y_tab[MAXN], sw[MAXN], sa[MAXN];
-    static uint8_t q_ref[MAXN * 4 + GUARD], q_tab[MAXN * 4 + GUARD + 2];
-    static uint8_t wq_buf[MAXN * 4 + 2], aq_buf[MAXN * 4 + 2];
+    static _Alignas(32) uint8_t q_ref[MAXN * 4 + GUARD], q_tab[MAXN * 4 + GUARD + 4];
+    static _Alignas(32) uint8_t wq_buf[MAXN * 4 + 4];
+    static _Alignas(32) uint8_t aq_buf[MAXN * 4 + 4];
     const kern_table *ref = &kern_table_ref;
 
     for (int k = 0; k < N_TYPES; k++) {
@@ -308,10 +314,10 @@ static void test_table(const char *tname, const kern_table *tab)
                 for (int rep = 0; rep < 4; rep++) {
                     if (t == tr->vec_dot_type) fill_acts(x, n); else fill_weights(x, n);
                     memset(q_ref, 0xa5, rs + GUARD);
-                    memset(q_tab, 0xa5, rs + GUARD + 2);
+                    memset(q_tab, 0xa5, rs + GUARD + 4);
                     ref->from_float[t](x, q_ref, n);
-                    tab->from_float[t](x, q_tab + 2, n);
-                    if (memcmp(q_ref, q_tab + 2, rs + GUARD) != 0) {
+                    tab->from_float[t](x, q_tab + mis(t), n);
+                    if (memcmp(q_ref, q_tab + mis(t), rs + GUARD) != 0) {
                         if (ff_bad++ == 0) T_NOTE("%s %s from_float differs at n=%d", tname, tr->name, n);
                     }
                 }
@@ -320,10 +326,10 @@ static void test_table(const char *tname, const kern_table *tab)
             if (ref->to_float[t] && tab->to_float[t] && ref->from_float[t]) {
                 fill_weights(x, n);
                 ref->from_float[t](x, q_ref, n);
-                memcpy(q_tab + 2, q_ref, rs);
+                memcpy(q_tab + mis(t), q_ref, rs);
                 ref->to_float[t](q_ref, y_ref, n);
                 y_tab[n] = 12345.0f;
-                tab->to_float[t](q_tab + 2, y_tab, n);
+                tab->to_float[t](q_tab + mis(t), y_tab, n);
                 if (memcmp(y_ref, y_tab, (size_t)n * 4) != 0 || y_tab[n] != 12345.0f) {
                     if (tf_bad++ == 0) T_NOTE("%s %s to_float differs at n=%d", tname, tr->name, n);
                 }
@@ -334,7 +340,7 @@ static void test_table(const char *tname, const kern_table *tab)
                 for (int rep = 0; rep < 3; rep++) {
                     fill_weights(wsrc, n);
                     fill_acts_ex(x, n, 0);
-                    uint8_t *wq = wq_buf + 2, *aq = aq_buf + (rep & 1) * 2;  /* unaligned rows */
+                    uint8_t *wq = wq_buf + mis(t), *aq = aq_buf + (rep & 1) * mis(vt);  /* unaligned rows */
                     ref->from_float[t](wsrc, wq, n);
                     ref->from_float[vt](x, aq, n);
                     float s_ref = NAN, s_tab = NAN;
@@ -379,7 +385,7 @@ static void test_mul_mat(const char *tname, const kern_table *tab)
         for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++) {
             int n = shapes[sh][0], nr = shapes[sh][1], nc = shapes[sh][2];
             if (n % tr->block_size) continue;
-            size_t wrs = kern_row_size(t, n) + 2, ars = kern_row_size(vt, n) + 6;  /* odd strides */
+            size_t wrs = kern_row_size(t, n) + mis(t), ars = kern_row_size(vt, n) + 3 * mis(vt);  /* odd strides */
             uint8_t *w = malloc(wrs * nr), *a = malloc(ars * nc);
             float *sm = malloc(sizeof(float) * (size_t)(nr + 3) * nc);
             if (!w || !a || !sm) { free(w); free(a); free(sm); return; }
@@ -486,7 +492,7 @@ static void test_q8_semantics(void)
 static void test_roundtrip(void)
 {
     static float x[4096], y[4096];
-    static uint8_t q[4096 * 4];
+    static _Alignas(32) uint8_t q[4096 * 4];
     static const struct { int t; int lo, hi; int asym; } fmt[] = {
         {KERN_Q4_0, -8, 7, 0}, {KERN_Q5_0, -16, 15, 0}, {KERN_Q8_0, -127, 127, 0},
         {KERN_Q8_1, -127, 127, 0}, {KERN_Q4_1, 0, 15, 1}, {KERN_Q5_1, 0, 31, 1},
@@ -534,7 +540,7 @@ static void test_roundtrip(void)
 static void test_roundtrip_k(void)
 {
     static float x[8192], y[8192];
-    static uint8_t q[8192 * 2];
+    static _Alignas(32) uint8_t q[8192 * 2];
     static const struct { int t; double max_rel; } fmt[] = {
         {KERN_Q2_K, 0.38}, {KERN_Q3_K, 0.20}, {KERN_Q4_K, 0.095}, {KERN_Q5_K, 0.048},
         {KERN_Q6_K, 0.025}, {KERN_IQ4_NL, 0.10}, {KERN_IQ4_XS, 0.10}, {KERN_Q8_K, 0.013},

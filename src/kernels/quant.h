@@ -5,7 +5,8 @@
  * padding; every struct has a static_assert on its size. All multi-byte
  * fields are little-endian (we only support little-endian hosts). Blocks in
  * a mmapped file are only 2-byte aligned, so kernels read them with
- * unaligned loads (memcpy or loadu).
+ * unaligned vector loads; Q8_K rows (activations, never in files) must be
+ * 4-byte aligned (float scale).
  *
  * Scales kern_f16 / kern_bf16 are bit patterns (see kernels.h).
  *
