@@ -139,7 +139,10 @@ static void *worker_main(void *arg)
     thread_pool_impl *p = ((worker_arg *)arg)->p;
     int ith = ((worker_arg *)arg)->ith;
     free(arg);
-    uint32_t seen = atomic_load_explicit(&p->gen, memory_order_acquire);
+    /* gen was 0 when the pool was made and no job can be published before
+     * thread_pool_init returns; reading gen here instead could already see
+     * the first job and skip it. */
+    uint32_t seen = 0;
     for (;;) {
         wait_change(&p->gen, seen);
         seen = atomic_load_explicit(&p->gen, memory_order_acquire);
