@@ -7,6 +7,7 @@
  * Exit codes: 0 success, 1 runtime failure, 2 usage error (unknown option,
  * missing argument, unreadable file), each with one line on stderr.
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -643,7 +644,26 @@ static int cmd_serve(int argc, char **argv)
         }
         config_model dm;
         config_model_init(&dm);
+        if (cfg.n_models == 0 && !cfg.desc_file[0]) {
+            /* The command-line model settings (-c, -np, -b, --temp, ...) apply to
+             * -m models only: parse again with a stand-in "-m mote-demo.gguf" so
+             * they reach the demo too, then take that entry out of the list. */
+            static char *argv2[256 + 3];
+            if (argc <= 256) {
+                memcpy(argv2, argv, (size_t)argc * sizeof *argv);
+                argv2[argc] = "-m";
+                argv2[argc + 1] = SCHED_DEMO_ID ".gguf";
+                config_init(&cfg);
+                if (config_parse_args(&cfg, argc + 2, argv2, err, sizeof err) < 0) {
+                    fprintf(stderr, "mote: %s\n", err);
+                    return 2;
+                }
+                dm = cfg.models[0];
+                cfg.n_models = 0;
+            }
+        }
         snprintf(dm.id, sizeof dm.id, "%s", SCHED_DEMO_ID);
+        dm.path[0] = 0;
         dm.thread_count = 1;                        /* a tiny model: threads cost more than they give */
         dm.batch_thread_count = 1;
         if (dm.batch_length <= 0 || dm.batch_length > dm.context_length)
@@ -657,6 +677,10 @@ static int cmd_serve(int argc, char **argv)
     }
     for (int i = 0; i < cfg.n_models; i++) {
         const config_model *cm = &cfg.models[i];
+        if (access(cm->path, R_OK) != 0) {
+            fprintf(stderr, "mote: model %s: cannot read %s: %s\n", cm->id, cm->path, strerror(errno));
+            return 2;
+        }
         if (cm->gpu_layers_set) log_warn("model %s: gpu_layers ignored (no GPU backend)", cm->id);
         if (sched_model_init(&models[n++], cm, false, cfg.queue_length, cfg.sse_ping_ms) < 0) {
             fprintf(stderr, "mote: model %s: %s\n", cm->id, models[n - 1].err);
