@@ -811,6 +811,21 @@ static void *worker(void *arg)
             pthread_mutex_unlock(&sm->mu);
             break;
         }
+        /* jobs cancelled while waiting leave the queue at once (their pool
+         * entries are needed), wherever they are in it */
+        for (sched_job **pp = &sm->q_head, *prev = NULL; *pp;) {
+            sched_job *j = *pp;
+            if (!atomic_load(&j->cancel)) {
+                prev = j;
+                pp = &j->next;
+                continue;
+            }
+            *pp = j->next;
+            if (sm->q_tail == j) sm->q_tail = prev;
+            sm->n_queued--;
+            j->next = dropped;
+            dropped = j;
+        }
         while (sm->q_head && (sm->n_active < sm->n_slots || atomic_load(&sm->q_head->cancel))) {
             sched_job *j = sm->q_head;
             sm->q_head = j->next;

@@ -344,12 +344,13 @@ static void test_queue_cancel(void)
     sched_submit(sm, ja);
     sched_submit(sm, jb);
     sched_submit(sm, jc);
-    sched_job_cancel(jb, SCHED_ERR_CANCELLED);
-    T_CHECK(rec_wait(&b, 10000) && b.err == SCHED_ERR_CANCELLED && b.started == 0 && b.n_text_calls == 0,
-            "a queued job cancelled: done(CANCELLED) without start");
-    T_CHECK(rec_wait(&c, 30000) && c.err == SCHED_OK && rec_wait(&a, 30000) && a.err == SCHED_OK,
+    sched_job_cancel(jc, SCHED_ERR_CANCELLED);
+    T_CHECK(rec_wait(&c, 10000) && c.err == SCHED_ERR_CANCELLED && c.started == 0 && c.n_text_calls == 0,
+            "the last queued job cancelled: done(CANCELLED) without start");
+    T_CHECK(!a.done && !b.done, "... while the running job still runs (it left the queue from behind another)");
+    T_CHECK(rec_wait(&b, 30000) && b.err == SCHED_OK && rec_wait(&a, 30000) && a.err == SCHED_OK,
             "the others finish");
-    T_CHECK(a.n_gen == 1500 && c.n_gen == 5, "... with all their tokens");
+    T_CHECK(a.n_gen == 1500 && b.n_gen == 5, "... with all their tokens");
     settle(sm);
     rec_free(&a);
     rec_free(&b);
