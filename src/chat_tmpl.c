@@ -1003,9 +1003,18 @@ static node *postfix(parser *P, node *x)
             } else if (count == 1) {
                 g->b = items;
             } else {
-                node *tp = mk(P, N_TUPLE);
-                tp->kids = items;
-                g->b = tp;
+                int has_slice = 0;
+                for (node *it = items; it; it = it->next) has_slice |= it->kind == N_SLICE;
+                if (has_slice) {
+                    /* x[a, 1:2]: a tuple holding a slice object, which no
+                     * container here accepts as a key: undefined */
+                    g->b = mk(P, N_CONST);
+                    g->b->v = v_undef(NULL, 0);
+                } else {
+                    node *tp = mk(P, N_TUPLE);
+                    tp->kids = items;
+                    g->b = tp;
+                }
             }
             x = g;
         } else if (is_op(t, OP_LPAREN)) {
@@ -4248,6 +4257,7 @@ static val eval(interp *I, const node *x)
         break;
     }
     case N_SLICE: {
+        if (!x->a) RFAIL(I, "internal: slice without operand");
         val o = eval(I, x->a);
         val b = x->b ? eval(I, x->b) : v_none();
         val c = x->c ? eval(I, x->c) : v_none();
@@ -4746,7 +4756,7 @@ int chat_tmpl_compile(const char *src, size_t len, void *mem, size_t cap,
 
 size_t chat_tmpl_size(const chat_tmpl *t) { return t ? t->size : 0; }
 
-#define VSTACK 1024   /* call arguments in flight */
+#define VSTACK 512    /* call arguments in flight (all nesting levels) */
 
 long chat_tmpl_render(const chat_tmpl *t, const chat_tmpl_input *in,
                       void *scratch, size_t scratch_cap,

@@ -92,7 +92,7 @@ const char *chat_tmpl_strerror(int err);
 #define CHAT_TMPL_STEPS_DEFAULT 5000000u  /* evaluation steps per render */
 #define CHAT_TMPL_DEPTH_DEFAULT 400       /* nested evaluation depth */
 #define CHAT_TMPL_DEPTH_MAX 2000          /* upper clamp of max_depth */
-#define CHAT_TMPL_PARSE_DEPTH 100         /* nesting of statements/expressions */
+#define CHAT_TMPL_PARSE_DEPTH 200         /* nesting of statements/expressions */
 #define CHAT_TMPL_RANGE_MAX 100000        /* range() length, as Jinja2's sandbox */
 
 /* Arena sizing rule of thumb. Compiling needs about 40 bytes per byte of

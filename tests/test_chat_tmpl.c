@@ -454,12 +454,241 @@ static void test_units(void)
     T_NOTE("units: %d/%d agree with Jinja2", pass, n);
 }
 
+/* ---- 3. error codes, limits, hostile templates ------------------------------ */
+
+static long render_lim(const char *tmpl, size_t memcap, size_t outcap, uint32_t steps, char *err, size_t errcap)
+{
+    chat_tmpl_input in;
+    memset(&in, 0, sizeof in);
+    in.messages_json = UNIT_MSGS;
+    in.messages_len = strlen(UNIT_MSGS);
+    in.max_steps = steps;
+    return chat_tmpl_render_src(tmpl, strlen(tmpl), &in, g_mem, memcap, g_out, outcap, err, errcap);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void test_errors(void)
+{
+    char err[512];
+    long r;
+    r = render("{% for %}", UNIT_MSGS, NULL, NULL, 0, err, sizeof err);
+    T_CHECK(r == CHAT_TMPL_ERR_SYNTAX && strstr(err, "line 1"), "syntax error code and line (%ld: %s)", r, err);
+    r = render("a\nb\n{{ x + }}", UNIT_MSGS, NULL, NULL, 0, err, sizeof err);
+    T_CHECK(r == CHAT_TMPL_ERR_SYNTAX && strstr(err, "line 3"), "syntax error on line 3 (%s)", err);
+    r = render("{{ 1|nope }}", UNIT_MSGS, NULL, NULL, 0, err, sizeof err);
+    T_CHECK(r == CHAT_TMPL_ERR_SYNTAX && strstr(err, "nope"), "unknown filter at compile time (%s)", err);
+    r = render("x\n{{ raise_exception('Only user and assistant roles!') }}", UNIT_MSGS, NULL, NULL, 0, err, sizeof err);
+    T_CHECK(r == CHAT_TMPL_ERR_RAISED && strcmp(err, "Only user and assistant roles!") == 0,
+            "raise_exception: code and message (%s)", err);
+    r = render("\n\n{{ foo.bar }}", UNIT_MSGS, NULL, NULL, 0, err, sizeof err);
+    T_CHECK(r == CHAT_TMPL_ERR_RENDER && strstr(err, "line 3") && strstr(err, "foo"), "undefined access (%s)", err);
+    r = render("{{ messages[0].content.nope() }}", UNIT_MSGS, NULL, NULL, 0, err, sizeof err);
+    T_CHECK(r == CHAT_TMPL_ERR_RENDER && strstr(err, "nope"), "calling a missing method (%s)", err);
+    r = render("{% include 'x' %}", UNIT_MSGS, NULL, NULL, 0, err, sizeof err);
+    T_CHECK(r == CHAT_TMPL_ERR_UNSUPPORTED, "include is unsupported (%s)", err);
+    r = render("{{ l.append(1) }}", UNIT_MSGS, NULL, UNIT_VARS, 0, err, sizeof err);
+    T_CHECK(r == CHAT_TMPL_ERR_RENDER && strstr(err, "unsafe"), "sandbox refuses list.append (%s)", err);
+    r = render("{{ messages }}", "{\"role\":1}", NULL, NULL, 0, err, sizeof err);
+    T_CHECK(r == CHAT_TMPL_ERR_INPUT, "messages must be an array (%s)", err);
+    r = render("{{ messages }}", "[{\"role\":", NULL, NULL, 0, err, sizeof err);
+    T_CHECK(r == CHAT_TMPL_ERR_INPUT, "messages must be JSON (%s)", err);
+    r = render("{{ tools }}", "[]", "{bad", NULL, 0, err, sizeof err);
+    T_CHECK(r == CHAT_TMPL_ERR_INPUT, "tools must be JSON (%s)", err);
+    r = render("{{ x }}", "[]", NULL, "[1]", 0, err, sizeof err);
+    T_CHECK(r == CHAT_TMPL_ERR_INPUT, "vars must be an object (%s)", err);
+    for (int code = -8; code <= 0; code++)
+        T_CHECK(chat_tmpl_strerror(code) && chat_tmpl_strerror(code)[0], "strerror(%d)", code);
+}
+
+static void test_limits(void)
+{
+    char err[512];
+    long r;
+    double t0 = now_s();
+    r = render_lim("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+                   MEM_CAP, OUT_CAP, 0, err, sizeof err);
+    double dt = now_s() - t0;
+    T_CHECK(r == CHAT_TMPL_ERR_LIMIT, "10^10 iterations stop at the step limit (%s)", err);
+    T_NOTE("step limit (%u steps) reached after %.3f s", CHAT_TMPL_STEPS_DEFAULT, dt);
+    T_CHECK(dt < 5.0, "step limit reached quickly (%.2f s)", dt);
+    r = render_lim("{% for i in range(1000) %}x{% endfor %}", MEM_CAP, OUT_CAP, 100, err, sizeof err);
+    T_CHECK(r == CHAT_TMPL_ERR_LIMIT, "max_steps is honoured (%s)", err);
+    r = render_lim("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", MEM_CAP, OUT_CAP, 0, err, sizeof err);
+    T_CHECK(r == CHAT_TMPL_ERR_LIMIT, "unbounded macro recursion refused (%s)", err);
+
+    /* deep nesting refused at compile time */
+    static char deep[16384];
+    size_t o = 0;
+    o += (size_t)snprintf(deep + o, sizeof deep - o, "{{ ");
+    for (int i = 0; i < 500; i++) deep[o++] = '(';
+    deep[o++] = '1';
+    for (int i = 0; i < 500; i++) deep[o++] = ')';
+    o += (size_t)snprintf(deep + o, sizeof deep - o, " }}");
+    deep[o] = 0;
+    r = render_lim(deep, MEM_CAP, OUT_CAP, 0, err, sizeof err);
+    T_CHECK(r == CHAT_TMPL_ERR_LIMIT, "500 nested parentheses refused (%s)", err);
+    o = 0;
+    for (int i = 0; i < 300; i++) o += (size_t)snprintf(deep + o, sizeof deep - o, "{%% if true %%}");
+    for (int i = 0; i < 300; i++) o += (size_t)snprintf(deep + o, sizeof deep - o, "{%% endif %%}");
+    r = render_lim(deep, MEM_CAP, OUT_CAP, 0, err, sizeof err);
+    T_CHECK(r == CHAT_TMPL_ERR_LIMIT, "300 nested if blocks refused (%s)", err);
+    o = 0;
+    o += (size_t)snprintf(deep + o, sizeof deep - o, "{{ ");
+    for (int i = 0; i < 3000; i++) o += (size_t)snprintf(deep + o, sizeof deep - o, "not ");
+    o += (size_t)snprintf(deep + o, sizeof deep - o, "1 }}");
+    r = render_lim(deep, MEM_CAP, OUT_CAP, 0, err, sizeof err);
+    T_CHECK(r == CHAT_TMPL_ERR_LIMIT, "3000 nested 'not' refused (%s)", err);
+    o = 0;
+    for (int i = 0; i < 60; i++) o += (size_t)snprintf(deep + o, sizeof deep - o, "{%% if true %%}(");
+    for (int i = 0; i < 60; i++) o += (size_t)snprintf(deep + o, sizeof deep - o, "){%% endif %%}");
+    r = render_lim(deep, MEM_CAP, OUT_CAP, 0, err, sizeof err);
+    T_CHECK(r == 120, "60 nested if blocks are fine (%ld %s)", r, err);
+
+    /* nesting built at run time: a list inside a list inside ... */
+    r = render_lim("{% set ns = namespace(l=[]) %}{% for i in range(5000) %}{% set ns.l = [ns.l] %}{% endfor %}{{ ns.l }}",
+                   MEM_CAP, OUT_CAP, 0, err, sizeof err);
+    T_CHECK(r == CHAT_TMPL_ERR_LIMIT, "printing a 5000-deep list refused (%s)", err);
+    r = render_lim("{% set ns = namespace(l=[]) %}{% for i in range(5000) %}{% set ns.l = [ns.l] %}{% endfor %}{{ ns.l|tojson }}",
+                   MEM_CAP, OUT_CAP, 0, err, sizeof err);
+    T_CHECK(r == CHAT_TMPL_ERR_LIMIT, "tojson of a 5000-deep list refused (%s)", err);
+    r = render_lim("{% set ns = namespace(l=[]) %}{% for i in range(5000) %}{% set ns.l = [ns.l] %}{% endfor %}{{ ns.l == ns.l }}",
+                   MEM_CAP, OUT_CAP, 0, err, sizeof err);
+    T_CHECK(r == CHAT_TMPL_ERR_LIMIT, "comparing 5000-deep lists refused (%s)", err);
+
+    /* output and memory */
+    r = render_lim("{% for i in range(100000) %}{{ 'xxxxxxxxxx' * 10 }}{% endfor %}", MEM_CAP, 1 << 16, 0, err, sizeof err);
+    T_CHECK(r == CHAT_TMPL_ERR_OUTPUT, "output larger than the buffer refused (%s)", err);
+    r = render_lim("{{ 'x' * 100 }}", MEM_CAP, 100, 0, err, sizeof err);
+    T_CHECK(r == 100 && g_out[0] == 'x', "output exactly filling the buffer (%ld)", r);
+    r = render_lim("{{ 'x' * 101 }}", MEM_CAP, 100, 0, err, sizeof err);
+    T_CHECK(r == CHAT_TMPL_ERR_OUTPUT, "one byte more is refused (%s)", err);
+    r = render_lim("{% set ns = namespace(s='') %}{% for i in range(20000) %}{% set ns.s = ns.s ~ 'xxxxxxxxxxxxxxxxxxxx' %}{% endfor %}{{ ns.s|length }}",
+                   1 << 20, OUT_CAP, 0, err, sizeof err);
+    T_CHECK(r == CHAT_TMPL_ERR_NOMEM, "quadratic string building runs out of a 1 MiB arena (%s)", err);
+    r = render_lim("{{ 'x' * 100000000 }}", 1 << 20, OUT_CAP, 0, err, sizeof err);
+    T_CHECK(r == CHAT_TMPL_ERR_NOMEM || r == CHAT_TMPL_ERR_LIMIT, "100 MB string refused (%s)", err);
+    r = render_lim("{{ range(100001)|length }}", MEM_CAP, OUT_CAP, 0, err, sizeof err);
+    T_CHECK(r == CHAT_TMPL_ERR_RENDER, "range() capped at 100000 (%s)", err);
+
+    /* loops over messages reuse memory: 2000 messages in a small arena */
+    static char big[1 << 20];
+    size_t b = 0;
+    big[b++] = '[';
+    for (int i = 0; i < 2000; i++)
+        b += (size_t)snprintf(big + b, sizeof big - b, "%s{\"role\":\"%s\",\"content\":\"message number %d with some text\"}",
+                              i ? "," : "", i % 2 ? "assistant" : "user", i);
+    big[b++] = ']';
+    big[b] = 0;
+    chat_tmpl_input in;
+    memset(&in, 0, sizeof in);
+    in.messages_json = big;
+    in.messages_len = b;
+    in.add_generation_prompt = 1;
+    const char *tmpl = "{% for m in messages %}{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] | trim + '<|im_end|>' + '\\n' }}{% endfor %}";
+    long want = chat_tmpl_render_src(tmpl, strlen(tmpl), &in, g_mem, MEM_CAP, g_out, OUT_CAP, err, sizeof err);
+    size_t lo = 0, hi = MEM_CAP;
+    while (lo + 1 < hi) {   /* smallest memory that works */
+        size_t mid = (lo + hi) / 2;
+        r = chat_tmpl_render_src(tmpl, strlen(tmpl), &in, g_mem, mid, g_out, OUT_CAP, err, sizeof err);
+        if (r == want) hi = mid;
+        else lo = mid;
+    }
+    T_NOTE("2000 messages (%zu bytes of JSON, %ld bytes out) render with %zu bytes of memory (%.1fx the input)",
+           b, want, hi, (double)hi / (double)b);
+    T_CHECK(want > (long)b / 2 && hi < 6 * b, "2000 messages render in less than 6x the input (%zu)", hi);
+}
+
+static void test_compile_memory(void)
+{
+    char err[256];
+    const chat_tmpl *t;
+    char path[1024];
+    size_t slen;
+    if (!t_shared(path, sizeof path, "templates/Qwen-Qwen3-0.6B.jinja")) {
+        T_SKIP(T_NO_SHARED, "compile memory");
+        return;
+    }
+    char *src = slurp(path, &slen);
+    int rc = chat_tmpl_compile(src, slen, g_mem, MEM_CAP, &t, err, sizeof err);
+    T_CHECK(rc == 0, "compile Qwen3 template (%s)", err);
+    size_t need = chat_tmpl_size(t);
+    T_NOTE("Qwen3 template: %zu bytes source, %zu bytes compiled (%.1fx)", slen, need, (double)need / (double)slen);
+    T_CHECK(need <= CHAT_TMPL_COMPILE_BOUND(slen), "compiled size within CHAT_TMPL_COMPILE_BOUND");
+    /* every smaller memory size fails cleanly (fault injection) */
+    int clean = 1;
+    for (size_t cap = 0; cap < need; cap += (cap < 256 ? 1 : 97)) {
+        rc = chat_tmpl_compile(src, slen, g_mem, cap, &t, err, sizeof err);
+        if (rc != CHAT_TMPL_ERR_NOMEM) { clean = 0; T_NOTE("cap %zu: rc %d", cap, rc); break; }
+    }
+    T_CHECK(clean, "every compile memory below %zu bytes gives NOMEM", need);
+    /* render memory: every smaller scratch size fails cleanly too */
+    rc = chat_tmpl_compile(src, slen, g_mem, MEM_CAP, &t, err, sizeof err);
+    need = chat_tmpl_size(t);
+    chat_tmpl_input in;
+    memset(&in, 0, sizeof in);
+    in.messages_json = UNIT_MSGS;
+    in.messages_len = strlen(UNIT_MSGS);
+    in.add_generation_prompt = 1;
+    long want = chat_tmpl_render(t, &in, g_mem + need, MEM_CAP - need, g_out, OUT_CAP, err, sizeof err);
+    T_CHECK(want > 0, "render Qwen3 (%s)", err);
+    size_t lo = 0, hi = MEM_CAP - need;
+    while (lo + 1 < hi) {   /* smallest scratch that works */
+        size_t mid = (lo + hi) / 2;
+        long r = chat_tmpl_render(t, &in, g_mem + need, mid, g_out, OUT_CAP, err, sizeof err);
+        if (r == want) hi = mid;
+        else lo = mid;
+    }
+    T_NOTE("Qwen3 render of a one-message chat needs %zu bytes of scratch", hi);
+    clean = 1;
+    for (size_t cap = 0; cap < hi; cap += (cap < 512 ? 1 : 61)) {
+        long r = chat_tmpl_render(t, &in, g_mem + need, cap, g_out, OUT_CAP, err, sizeof err);
+        if (r != CHAT_TMPL_ERR_NOMEM) { clean = 0; T_NOTE("scratch %zu: %ld %s", cap, r, err); break; }
+    }
+    T_CHECK(clean, "every scratch size below that gives NOMEM");
+    free(src);
+}
+
+/* Every prefix of a real template compiles or fails cleanly, and renders. */
+static void test_prefixes(void)
+{
+    char path[1024], err[256];
+    size_t slen;
+    if (!t_shared(path, sizeof path, "templates/HuggingFaceTB-SmolLM3-3B.jinja")) {
+        T_SKIP(T_NO_SHARED, "template prefixes");
+        return;
+    }
+    char *src = slurp(path, &slen);
+    int ok = 0, bad = 0;
+    for (size_t n = 0; n <= slen; n++) {
+        chat_tmpl_input in;
+        memset(&in, 0, sizeof in);
+        in.messages_json = UNIT_MSGS;
+        in.messages_len = strlen(UNIT_MSGS);
+        long r = chat_tmpl_render_src(src, n, &in, g_mem, MEM_CAP, g_out, OUT_CAP, err, sizeof err);
+        if (r >= 0) ok++;
+        else bad++;
+        if (r < CHAT_TMPL_ERR_UNSUPPORTED) { T_NOTE("prefix %zu: bad code %ld", n, r); break; }
+    }
+    T_CHECK(ok + bad == (int)slen + 1, "all %zu prefixes of SmolLM3's template handled (%d render, %d errors)", slen + 1, ok, bad);
+    free(src);
+}
+
 int main(void)
 {
     g_mem = malloc(MEM_CAP);
     g_out = malloc(OUT_CAP);
     test_corpus();
     test_units();
+    test_errors();
+    test_limits();
+    test_compile_memory();
+    test_prefixes();
     free(g_mem);
     free(g_out);
     return t_done();
