@@ -8,17 +8,24 @@
  *
  * Kernel contract (the same for every ISA table):
  *   - from_float[t](x, y, n): quantize n floats (n % block_size == 0) into
- *     row y of type t. Used for activations on the fly: the SIMD versions
- *     must give bit-identical blocks to the reference.
+ *     row y of type t. For the activation types (Q8_0, Q8_1, Q8_K, F16,
+ *     BF16) this is ggml's x86 activation rounding, bit for bit; for weight
+ *     types it is llama-quantize's method (see kern_quantize_row).
  *   - to_float[t](x, y, n): dequantize n values of a row of type t.
  *   - vec_dot[t](n, &s, w, a): s = dot(row w of type t, row a of type
  *     kern_traits(t)->vec_dot_type), both n elements long. This is how
  *     every matmul is computed: activations are first converted with
  *     from_float[vec_dot_type] (as ggml does: Q8_0 for Q4_0/Q5_0/Q8_0/IQ4_NL,
  *     Q8_1 for Q4_1/Q5_1, Q8_K for K-quants and IQ4_XS, F16 for F16,
- *     BF16 for BF16, F32 for F32).
- * The reference table (kern_table_ref) is the specification; SIMD tables
- * are tested against it with stated tolerances (tests/test_kernels.c).
+ *     BF16 for BF16, F32 for F32). The float operation order is that of
+ *     llama.cpp's CPU backend at decode on x86 (ref.c documents it), so
+ *     logits can match llama.cpp's bit for bit.
+ * Rows: block formats need 2-byte alignment (as in GGUF files), F32 and
+ * Q8_K rows 4-byte alignment. All functions are thread-safe and allocate
+ * nothing.
+ * The reference table (kern_table_ref) is the specification; every table
+ * gives bit-identical results to it for every entry (tests/test_kernels.c
+ * checks, on x86 for ref/avx2/avx512 and under qemu for neon/dotprod).
  */
 #ifndef MOTE_KERNELS_H
 #define MOTE_KERNELS_H
