@@ -30,6 +30,16 @@
  * CONTRACT marks the contracted ones. */
 #define CONTRACT(a, b, c) fmaf((a), (b), (c))
 
+/* The emulation loops below lean on fmaf; on baseline x86-64 that is a libm
+ * call per element. FAST compiles an AVX2+FMA clone picked at load time (the
+ * results are identical: fmaf is exact either way and ISO C mode never
+ * contracts on its own). TODO(perf): SIMD versions in the kernel tables. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define FAST __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define FAST
+#endif
+
 /* ======================================================================
  * 1. ggml-compatible scalar pieces
  * ====================================================================== */
@@ -44,7 +54,7 @@ static void h2f_init(void)
 
 static inline float h2f(kern_f16 h) { return h2f_table[h]; }
 
-float fwd_expf_approx(float x)
+static inline float expf_approx(float x)
 {
     /* exp(x) = 2^n * p(b), n = round(x / ln2), b = x - n*ln2 in two parts;
      * the magic 0x1.8p23 addition rounds to an integer. Lanes of ggml's
@@ -62,15 +72,20 @@ float fwd_expf_approx(float x)
     return ldexpf(j, (int)n);
 }
 
+float fwd_expf_approx(float x)
+{
+    return expf_approx(x);
+}
+
 /* ggml_vec_swiglu_f32 on AVX-512: 16-wide lanes use the approximation
  * (x / (1 + exp(-x)), computed as 0 - x), the tail uses libm expf. */
-void fwd_swiglu(int n, float *y, const float *x, const float *g)
+FAST void fwd_swiglu(int n, float *y, const float *x, const float *g)
 {
     int i = 0;
     for (; i + 15 < n; i += 16)
         for (int l = 0; l < 16; l++) {
             float xi = x[i + l];
-            y[i + l] = (xi / (1.0f + fwd_expf_approx(0.0f - xi))) * g[i + l];
+            y[i + l] = (xi / (1.0f + expf_approx(0.0f - xi))) * g[i + l];
         }
     for (; i < n; i++) y[i] = (x[i] / (1.0f + expf(-x[i]))) * g[i];
 }
@@ -88,7 +103,7 @@ static inline float reduce16(const float v[16])
 /* ggml_vec_dot_f16 (AVX-512): blocks of 64 into four 16-lane FMA
  * accumulators, reduced (0+2, 1+3, then 0+1, then reduce16) into a double;
  * the tail is summed in double. Products of two halves are exact in float. */
-static float dot_f16(int n, const kern_f16 *x, const kern_f16 *y)
+FAST static float dot_f16(int n, const kern_f16 *x, const kern_f16 *y)
 {
     double sum = 0.0;
     int np = n & ~63;
@@ -114,7 +129,7 @@ static float dot_f16(int n, const kern_f16 *x, const kern_f16 *y)
 
 /* ggml_vec_dot_f32 (AVX-512): the same lane pattern with FMAs, a float
  * total, and a float (contracted) tail. */
-static float dot_f32(int n, const float *x, const float *y)
+FAST static float dot_f32(int n, const float *x, const float *y)
 {
     float sum = 0.0f;
     int np = n & ~63;
@@ -141,7 +156,7 @@ static float dot_f32(int n, const float *x, const float *y)
 /* gemm order of llamafile's tinyBLAS (ggml's prompt-batch matmul for float
  * weights): one 16-lane accumulator per output, FMA over the row in chunks
  * of 16, then reduce16. */
-static float gemm_f32(int n, const float *w, const float *x)
+FAST static float gemm_f32(int n, const float *w, const float *x)
 {
     float acc[16] = { 0 };
     for (int i = 0; i < n; i += 16)
@@ -149,7 +164,7 @@ static float gemm_f32(int n, const float *w, const float *x)
     return reduce16(acc);
 }
 
-static float gemm_f16(int n, const kern_f16 *w, const kern_f16 *x)
+FAST static float gemm_f16(int n, const kern_f16 *w, const kern_f16 *x)
 {
     float acc[16] = { 0 };
     for (int i = 0; i < n; i += 16)
@@ -181,7 +196,7 @@ static inline float dpbf16_lane(float acc, const kern_bf16 *a, const kern_bf16 *
 
 /* ggml_vec_dot_bf16 (AVX512-BF16): two accumulators over 64-element steps,
  * each reduced into a double; the tail in double. */
-static float dot_bf16(int n, const kern_bf16 *x, const kern_bf16 *y)
+FAST static float dot_bf16(int n, const kern_bf16 *x, const kern_bf16 *y)
 {
     float c1[16] = { 0 }, c2[16] = { 0 };
     int i = 0;
@@ -203,7 +218,7 @@ static float dot_bf16(int n, const kern_bf16 *x, const kern_bf16 *y)
 }
 
 /* tinyBLAS BF16 (KN = 32): one vdpbf16ps accumulator per output. */
-static float gemm_bf16(int n, const kern_bf16 *w, const kern_bf16 *x)
+FAST static float gemm_bf16(int n, const kern_bf16 *w, const kern_bf16 *x)
 {
     float acc[16] = { 0 };
     for (int i = 0; i < n; i += 32)
@@ -582,7 +597,7 @@ static inline const void *kv_row(const fwd_kv *kv, const void *base, int dim, in
 }
 
 /* One query row (token t, head h) over positions 0..p0+t. */
-static void attn_one(const attn_job *a, int h, int t, float *ws)
+FAST static void attn_one(const attn_job *a, int h, int t, float *ws)
 {
     const model_hparams *hp = &a->c->m->hp;
     const fwd_kv *kv = a->kv;
@@ -645,18 +660,18 @@ static void attn_one(const attn_job *a, int h, int t, float *ws)
 
 /* ggml_vec_soft_max_f32 on 64 values (AVX-512): y = exp~(x - max) in lanes
  * of 16, each lane group summed with reduce16 into a double. */
-static double softmax_tile(float *row, float max)
+static inline double softmax_tile(float *row, float max)
 {
     double sum = 0.0;
     for (int i = 0; i < FA_TILE; i += 16) {
-        for (int l = 0; l < 16; l++) row[i + l] = fwd_expf_approx(row[i + l] - max);
+        for (int l = 0; l < 16; l++) row[i + l] = expf_approx(row[i + l] - max);
         sum += (double)reduce16(row + i);
     }
     return sum;
 }
 
 /* Tiled path: queries t0 .. t0+rows-1 of head h. */
-static void attn_tile(const attn_job *a, int h, int t0, int rows, float *ws)
+FAST static void attn_tile(const attn_job *a, int h, int t0, int rows, float *ws)
 {
     const model_hparams *hp = &a->c->m->hp;
     const fwd_kv *kv = a->kv;
