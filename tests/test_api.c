@@ -319,6 +319,44 @@ static void test_gone_and_busy(sched_model *sm)
     settle(sm);
 }
 
+/* A real model's tokenizer.chat_template (phi3's) shapes the prompt: the
+ * chat's prompt tokens are those of the text the template renders. */
+static void test_template(config *cfg)
+{
+    char path[1024];
+    if (!t_shared(path, sizeof path, "models/synthetic/tiny-phi3-32d2l-Q8_0.gguf")) {
+        T_SKIP(T_NO_SHARED, "chat with phi3's template");
+        return;
+    }
+    static sched_model sm;
+    config_model cm;
+    config_model_init(&cm);
+    snprintf(cm.path, sizeof cm.path, "%s", path);
+    snprintf(cm.id, sizeof cm.id, "phi3");
+    cm.thread_count = cm.batch_thread_count = 1;
+    cm.batch_length = 256;
+    cm.processor_count = 1;
+    if (sched_model_init(&sm, &cm, false, 1, 0) < 0 || api_init(&A, cfg, &sm, 1, &tr, 1 << 20) < 0 ||
+        sched_model_start(&sm) < 0 || sched_model_wait(&sm) != SCHED_READY) {
+        T_CHECK(0, "phi3 model loads (%s)", sm.err);
+        return;
+    }
+    /* phi3's template: BOS (stripped: the tokenizer adds it), user turns, no system */
+    T_CHECK(request(0, "POST", "/tokenize",
+                    "{\"content\":\"<|user|>\\nHi<|end|>\\n<|assistant|>\\n\",\"add_special\":true}") == 200,
+            "tokenize the expected rendering");
+    int i = jget(R.body, R.len, "tokens");
+    long long want = i >= 0 ? toks[i].size : -1;
+    T_CHECK(request(1, "POST", "/v1/chat/completions",
+                    "{\"model\":\"phi3\",\"messages\":[{\"role\":\"system\",\"content\":\"Be brief\"},"
+                    "{\"role\":\"user\",\"content\":\"Hi\"}],\"max_tokens\":2}") == 200,
+            "chat with phi3");
+    long long got = jint(fakes[1].body, fakes[1].len, "usage.prompt_tokens");
+    T_CHECK(got == want && want >= 4, "the prompt is phi3's template rendering (%lld tokens, want %lld)", got, want);
+    api_free(&A);
+    sched_model_free(&sm);
+}
+
 int main(void)
 {
     static config cfg;
@@ -370,5 +408,6 @@ int main(void)
             "stop: the stream gets an error event, then ends");
     api_free(&A);
     sched_model_free(&sm);
+    test_template(&cfg);
     return t_done();
 }
