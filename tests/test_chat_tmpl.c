@@ -12,6 +12,7 @@
 #include "test.h"
 
 #include <dirent.h>
+#include <pthread.h>
 #include <time.h>
 
 #define MEM_CAP (8u << 20)
@@ -679,6 +680,110 @@ static void test_prefixes(void)
     free(src);
 }
 
+/* ---- 4. llama.cpp flags, ChatML fallback, threads ----------------------------- */
+
+static void test_flags(void)
+{
+    char err[256];
+    long r;
+    r = render("{{ bos_token }}x{{ eos_token }}", "[]", NULL, NULL, CHAT_TMPL_STRIP_BOS, err, sizeof err);
+    T_CHECK(r == 5 && memcmp(g_out, "x</s>", 5) == 0, "STRIP_BOS removes the leading BOS only (%.*s)", (int)r, g_out);
+    r = render("{{ bos_token }}x{{ eos_token }}", "[]", NULL, NULL, CHAT_TMPL_STRIP_EOS, err, sizeof err);
+    T_CHECK(r == 4 && memcmp(g_out, "<s>x", 4) == 0, "STRIP_EOS removes the trailing EOS only");
+    r = render("x{{ bos_token }}", "[]", NULL, NULL, CHAT_TMPL_STRIP_BOS, err, sizeof err);
+    T_CHECK(r == 4 && memcmp(g_out, "x<s>", 4) == 0, "STRIP_BOS keeps a BOS that is not leading");
+    r = render("{{ enable_thinking }}", "[]", NULL, NULL, 0, err, sizeof err);
+    T_CHECK(r == 0, "enable_thinking undefined by default");
+    r = render("{{ enable_thinking }}", "[]", NULL, NULL, CHAT_TMPL_ENABLE_THINKING, err, sizeof err);
+    T_CHECK(r == 4 && memcmp(g_out, "True", 4) == 0, "ENABLE_THINKING defines it true");
+    r = render("{{ enable_thinking }}", "[]", NULL, "{\"enable_thinking\": false}", CHAT_TMPL_ENABLE_THINKING, err, sizeof err);
+    T_CHECK(r == 5 && memcmp(g_out, "False", 5) == 0, "vars override ENABLE_THINKING");
+    static const char msgs[] =
+        "[{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"c1\",\"type\":\"function\","
+        "\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"a\\\": 1, \\\"b\\\": [true]}\"}},"
+        "{\"id\":\"c2\",\"type\":\"function\",\"function\":{\"name\":\"g\",\"arguments\":\"not json\"}}]}]";
+    const char *t = "{% for c in messages[0].tool_calls %}{{ c.function.arguments is mapping }} {{ c.function.arguments|tojson }};{% endfor %}";
+    r = render(t, msgs, NULL, NULL, 0, err, sizeof err);
+    const char *w0 = "False \"{\\\"a\\\": 1, \\\"b\\\": [true]}\";False \"not json\";";
+    T_CHECK(r == (long)strlen(w0) && memcmp(g_out, w0, (size_t)r) == 0, "string arguments stay strings by default");
+    r = render(t, msgs, NULL, NULL, CHAT_TMPL_ARGS_OBJECT, err, sizeof err);
+    const char *w1 = "True {\"a\": 1, \"b\": [true]};False \"not json\";";
+    T_CHECK(r == (long)strlen(w1) && memcmp(g_out, w1, (size_t)r) == 0, "ARGS_OBJECT parses JSON-object arguments (%.*s)",
+            (int)(r > 0 ? r : 0), g_out);
+    t = "{% set ns = namespace(ids=[]) %}{% for c in messages[0].tool_calls %}{% set _ = ns.ids.append(c.id) %}{% endfor %}"
+        "{{ ns.ids }}{{ ns.ids.pop(0) }}{{ ns.ids }}{% set d = {} %}{% set _ = d.update({'k': 1}) %}{{ d }}";
+    r = render(t, msgs, NULL, NULL, 0, err, sizeof err);
+    T_CHECK(r == CHAT_TMPL_ERR_RENDER, "list.append refused without MUTABLE (%s)", err);
+    r = render(t, msgs, NULL, NULL, CHAT_TMPL_MUTABLE, err, sizeof err);
+    const char *w2 = "['c1', 'c2']c1['c2']{'k': 1}";
+    T_CHECK(r == (long)strlen(w2) && memcmp(g_out, w2, (size_t)r) == 0, "MUTABLE allows append/pop/update (%s)", r < 0 ? err : "");
+    /* mutation across loop iterations survives the per-iteration memory reuse */
+    t = "{% set ns = namespace(l=[]) %}{% for i in range(50) %}{% set _ = ns.l.append('item' ~ i) %}{% endfor %}{{ ns.l|join(',')|length }}{{ ns.l[49] }}";
+    r = render(t, "[]", NULL, NULL, CHAT_TMPL_MUTABLE, err, sizeof err);
+    T_CHECK(r > 0 && strncmp(g_out, "339item49", 9) == 0, "appended strings survive loop iterations (%.*s)", (int)(r > 0 ? r : 0), g_out);
+}
+
+static void test_chatml(void)
+{
+    char err[256];
+    static const char msgs[] =
+        "[{\"role\":\"system\",\"content\":\"S\"},{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"a\"},"
+        "{\"type\":\"image_url\",\"image_url\":{}},{\"type\":\"text\",\"text\":\"b\"}]},{\"role\":\"assistant\",\"content\":null}]";
+    long r = render(chat_tmpl_chatml, msgs, NULL, NULL, 0, err, sizeof err);
+    const char *want = "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nab<|im_end|>\n<|im_start|>assistant\n<|im_end|>\n"
+                       "<|im_start|>assistant\n";
+    T_CHECK(r == (long)strlen(want) && memcmp(g_out, want, (size_t)r) == 0, "ChatML fallback (%s)", r < 0 ? err : "");
+    if (r >= 0 && (r != (long)strlen(want) || memcmp(g_out, want, (size_t)r))) first_diff(g_out, (size_t)r, want, strlen(want));
+}
+
+typedef struct thr {
+    const chat_tmpl *t;
+    const char *msgs;
+    char *mem, *out;
+    long n;
+    int same;
+} thr;
+
+static void *thr_run(void *arg)
+{
+    thr *x = arg;
+    char err[256];
+    chat_tmpl_input in;
+    memset(&in, 0, sizeof in);
+    in.messages_json = x->msgs;
+    in.messages_len = strlen(x->msgs);
+    in.add_generation_prompt = 1;
+    x->same = 1;
+    for (int i = 0; i < 200; i++) {
+        long n = chat_tmpl_render(x->t, &in, x->mem, 1 << 20, x->out + (i & 1) * 65536, 65536, err, sizeof err);
+        if (i == 0) x->n = n;
+        else if (n != x->n || memcmp(x->out, x->out + 65536, (size_t)(n > 0 ? n : 0)) != 0) x->same = 0;
+    }
+    return NULL;
+}
+
+static void test_threads(void)
+{
+    char err[256];
+    const chat_tmpl *t;
+    static char cmem[1 << 16];
+    int rc = chat_tmpl_compile(chat_tmpl_chatml, strlen(chat_tmpl_chatml), cmem, sizeof cmem, &t, err, sizeof err);
+    T_CHECK(rc == 0, "compile ChatML once (%s)", err);
+    thr x[2];
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) {
+        x[i].t = t;
+        x[i].msgs = UNIT_MSGS;
+        x[i].mem = malloc(1 << 20);
+        x[i].out = malloc(2 * 65536);
+        pthread_create(&th[i], NULL, thr_run, &x[i]);
+    }
+    for (int i = 0; i < 2; i++) pthread_join(th[i], NULL);
+    T_CHECK(x[0].n > 0 && x[0].n == x[1].n && x[0].same && x[1].same &&
+            memcmp(x[0].out, x[1].out, (size_t)x[0].n) == 0, "one compiled template rendered by two threads at once");
+    for (int i = 0; i < 2; i++) { free(x[i].mem); free(x[i].out); }
+}
+
 int main(void)
 {
     g_mem = malloc(MEM_CAP);
@@ -689,6 +794,9 @@ int main(void)
     test_limits();
     test_compile_memory();
     test_prefixes();
+    test_flags();
+    test_chatml();
+    test_threads();
     free(g_mem);
     free(g_out);
     return t_done();
