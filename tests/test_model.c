@@ -492,7 +492,8 @@ static void test_calls(void)
     fwd_kv_truncate(&kv, 3);
     T_CHECK(kv.n_past == 3 && fwd_eval(&c, &kv, toks + 3, 2, lg, 0) == 0 && kv.n_past == 5,
             "truncate then continue");
-    T_CHECK(fwd_kv_init(&kv, &L.m, 8, KERN_Q8_0) == FWD_ERR_ARG, "KV type Q8_0 refused");
+    fwd_kv kv2;
+    T_CHECK(fwd_kv_init(&kv2, &L.m, 8, KERN_Q8_0) == FWD_ERR_ARG, "KV type Q8_0 refused");
     fwd_kv_free(&kv);
     fwd_free(&c);
     unload(&L);
