@@ -292,6 +292,11 @@ static int load_hparams(model *m)
         hp->q_scale = 1.0f;
         hp->kq_scale = inv;
     }
+    /* keep every width the forward pass multiplies out well inside int */
+    const int64_t W = 1 << 24;
+    if ((int64_t)hp->n_head * hp->head_dim_k > W || (int64_t)hp->n_head * hp->head_dim_v > W ||
+        2 * (int64_t)hp->n_ff > W || (int64_t)hp->n_embd > W)
+        return fail(m, MODEL_ERR_FORMAT, "attention or feed-forward width too large");
     if (m->arch == MODEL_ARCH_PHI3 && hp->head_dim_k != hp->head_dim_v)
         return fail(m, MODEL_ERR_FORMAT, "phi3 needs equal key and value head sizes");
     return 0;
