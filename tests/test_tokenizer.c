@@ -274,6 +274,10 @@ static void test_unicode(void)
             unicode_flags(0x3000) == (UNI_SEPARATOR | UNI_WHITESPACE) && unicode_flags(0x1F600) == UNI_SYMBOL,
             "unicode: CJK, combining mark, ideographic space, emoji");
     T_CHECK(unicode_flags(0x110000) == UNI_UNDEFINED && unicode_flags(0xE000) == UNI_CONTROL, "unicode: out of range, private use");
+    /* llama.cpp's table is Unicode 15.1: CJK Ext. H (15.0) and I (15.1) are letters, U+1C89 (16.0) is not yet */
+    T_CHECK(!strcmp(unicode_version, "15.1.0") && unicode_flags(0x31350) == UNI_LETTER &&
+            unicode_flags(0x2EBF0) == UNI_LETTER && unicode_flags(0x0CF3) == UNI_MARK && unicode_flags(0x1C89) == UNI_UNDEFINED,
+            "unicode: version %s, 15.0/15.1 additions present, 16.0 absent", unicode_version);
     T_CHECK(unicode_tolower('A') == 'a' && unicode_tolower(0x0130) == 'i' && unicode_tolower(0x0391) == 0x03B1 &&
             unicode_tolower('a') == 'a', "unicode: tolower");
     T_CHECK(unicode_nfd_base(0xE9) == 'e' && unicode_nfd_base(0xC5) == 'A' && unicode_nfd_base('x') == 'x',
