@@ -45,7 +45,7 @@ static void arena_init(arena *a, void *mem, size_t cap)
     uintptr_t p = (uintptr_t)mem, q = (p + 7u) & ~(uintptr_t)7u;
     size_t skip = (size_t)(q - p);
     a->base = (char *)q;
-    a->cap = cap > skip ? cap - skip : 0;
+    a->cap = (cap > skip ? cap - skip : 0) & ~(size_t)7u;   /* top allocations stay aligned */
     a->lo = a->hi = 0;
 }
 
@@ -61,9 +61,9 @@ static void *arena_alloc_top(arena *a, size_t n)
 {
     size_t room = a->cap - a->hi - a->lo;
     if (n > room) return NULL;
-    a->hi += n;
-    a->hi = (a->hi + 7u) & ~(size_t)7u;
-    if (a->hi > a->cap - a->lo) return NULL;
+    size_t hi = (a->hi + n + 7u) & ~(size_t)7u;
+    if (hi > a->cap - a->lo) return NULL;
+    a->hi = hi;
     return a->base + a->cap - a->hi;
 }
 
@@ -367,10 +367,19 @@ static void lex_push(lexer *L, int type, int op, size_t start, size_t len, uint3
 {
     if (L->ntok == L->cap) {
         /* the token array lives at the top of the arena; grow by moving */
+        /* the array is the only allocation at the top: free it and take a
+         * bigger block that ends where it ended (memmove handles overlap) */
         int ncap = L->cap ? L->cap * 2 : 256;
+        if (ncap <= L->cap || (size_t)ncap > SIZE_MAX / 2 / sizeof(tok))
+            fail_at(L->e, CHAT_TMPL_ERR_NOMEM, (int)line, "too many template tokens");
+        size_t hi = L->a->hi;
+        L->a->hi -= (size_t)L->cap * sizeof(tok);
         tok *nt = arena_alloc_top(L->a, (size_t)ncap * sizeof(tok));
-        if (!nt) fail_at(L->e, CHAT_TMPL_ERR_NOMEM, (int)line, "out of memory (template tokens)");
-        if (L->ntok) memcpy(nt, L->toks, (size_t)L->ntok * sizeof(tok));
+        if (!nt) {
+            L->a->hi = hi;
+            fail_at(L->e, CHAT_TMPL_ERR_NOMEM, (int)line, "out of memory (template tokens)");
+        }
+        if (L->ntok) memmove(nt, L->toks, (size_t)L->ntok * sizeof(tok));
         L->toks = nt;
         L->cap = ncap;
     }
@@ -956,7 +965,8 @@ static node *subscribed(parser *P)
 
 static node *postfix(parser *P, node *x)
 {
-    for (;;) {
+    int chain = 0;   /* left-deep chains count as nesting */
+    for (;; chain++, enter(P)) {
         const tok *t = cur(P);
         if (is_op(t, OP_DOT)) {
             adv(P);
@@ -1023,6 +1033,7 @@ static node *postfix(parser *P, node *x)
             c->kids = call_args(P);
             x = c;
         } else {
+            P->depth -= chain;
             return x;
         }
     }
@@ -1056,7 +1067,8 @@ static node *filter_one(parser *P, node *x, int is_test)
 
 static node *filter_expr(parser *P, node *x)
 {
-    for (;;) {
+    int chain = 0;
+    for (;; chain++, enter(P)) {
         const tok *t = cur(P);
         if (is_op(t, OP_PIPE)) {
             adv(P);
@@ -1091,6 +1103,7 @@ static node *filter_expr(parser *P, node *x)
             c->kids = call_args(P);
             x = c;
         } else {
+            P->depth -= chain;
             return x;
         }
     }
@@ -1124,22 +1137,30 @@ static node *mk_bin(parser *P, int op, node *l, node *r)
 
 static node *expr_pow(parser *P)
 {
+    int chain = 0;   /* left-deep chains count as nesting */
     node *l = unary(P, 1);
     while (is_op(cur(P), OP_POW)) {
         adv(P);
+        enter(P);
+        chain++;
         l = mk_bin(P, OP_POW, l, unary(P, 1));
     }
+    P->depth -= chain;
     return l;
 }
 
 static node *expr_math2(parser *P)
 {
+    int chain = 0;   /* left-deep chains count as nesting */
     node *l = expr_pow(P);
     while (is_op(cur(P), OP_MUL) || is_op(cur(P), OP_DIV) || is_op(cur(P), OP_FLOORDIV) || is_op(cur(P), OP_MOD)) {
         int op = cur(P)->op;
         adv(P);
+        enter(P);
+        chain++;
         l = mk_bin(P, op, l, expr_pow(P));
     }
+    P->depth -= chain;
     return l;
 }
 
@@ -1160,12 +1181,16 @@ static node *expr_concat(parser *P)
 
 static node *expr_math1(parser *P)
 {
+    int chain = 0;   /* left-deep chains count as nesting */
     node *l = expr_concat(P);
     while (is_op(cur(P), OP_ADD) || is_op(cur(P), OP_SUB)) {
         int op = cur(P)->op;
         adv(P);
+        enter(P);
+        chain++;
         l = mk_bin(P, op, l, expr_concat(P));
     }
+    P->depth -= chain;
     return l;
 }
 
@@ -1219,27 +1244,35 @@ static node *expr_not(parser *P)
 
 static node *expr_and(parser *P)
 {
+    int chain = 0;   /* left-deep chains count as nesting */
     node *l = expr_not(P);
     while (is_name(P, cur(P), "and")) {
         adv(P);
+        enter(P);
+        chain++;
         node *x = mk(P, N_AND);
         x->a = l;
         x->b = expr_not(P);
         l = x;
     }
+    P->depth -= chain;
     return l;
 }
 
 static node *expr_or(parser *P)
 {
+    int chain = 0;   /* left-deep chains count as nesting */
     node *l = expr_and(P);
     while (is_name(P, cur(P), "or")) {
         adv(P);
+        enter(P);
+        chain++;
         node *x = mk(P, N_OR);
         x->a = l;
         x->b = expr_and(P);
         l = x;
     }
+    P->depth -= chain;
     return l;
 }
 
@@ -1416,11 +1449,14 @@ static node *stmt_for(parser *P)
 static node *filter_chain(parser *P)
 {
     node *x = NULL;
-    for (int first = 1; first || is_op(cur(P), OP_PIPE); first = 0) {
+    int chain = 0;
+    for (int first = 1; first || is_op(cur(P), OP_PIPE); first = 0, chain++) {
         if (!first) adv(P);
+        enter(P);
         x = filter_one(P, x, 0);
         if (is_op(cur(P), OP_LPAREN)) x->kids = call_args(P);
     }
+    P->depth -= chain;
     return x;
 }
 

@@ -551,6 +551,27 @@ static void test_limits(void)
     r = render_lim(deep, MEM_CAP, OUT_CAP, 0, err, sizeof err);
     T_CHECK(r == 120, "60 nested if blocks are fine (%ld %s)", r, err);
 
+    /* left-deep chains are nesting too: 1 + 1 + ... and a.b.c... */
+    static char chain[1 << 20];
+    o = (size_t)snprintf(chain, sizeof chain, "{{ 1");
+    for (int i = 0; i < 100000; i++) o += (size_t)snprintf(chain + o, sizeof chain - o, "+1");
+    snprintf(chain + o, sizeof chain - o, " }}");
+    r = render_lim(chain, MEM_CAP, OUT_CAP, 0, err, sizeof err);
+    T_CHECK(r == CHAT_TMPL_ERR_LIMIT, "1+1+... with 100000 terms refused (%s)", err);
+    o = (size_t)snprintf(chain, sizeof chain, "{{ messages");
+    for (int i = 0; i < 100000; i++) o += (size_t)snprintf(chain + o, sizeof chain - o, ".a");
+    snprintf(chain + o, sizeof chain - o, " }}");
+    r = render_lim(chain, MEM_CAP, OUT_CAP, 0, err, sizeof err);
+    T_CHECK(r == CHAT_TMPL_ERR_LIMIT, "a.a.a... 100000 deep refused (%s)", err);
+    o = (size_t)snprintf(chain, sizeof chain, "{%% set x | trim ");
+    for (int i = 0; i < 100000; i++) o += (size_t)snprintf(chain + o, sizeof chain - o, "|trim");
+    snprintf(chain + o, sizeof chain - o, " %%}x{%% endset %%}");
+    r = render_lim(chain, MEM_CAP, OUT_CAP, 0, err, sizeof err);
+    T_CHECK(r == CHAT_TMPL_ERR_LIMIT, "a 100000-filter set block refused (%s)", err);
+    r = render_lim("{{ 1 + 2 + 3 + 4 + 5 + 6 + 7 + 8 + 9 + 10 + 11 + 12 + 13 + 14 + 15 + 16 + 17 + 18 + 19 + 20 }}",
+                   MEM_CAP, OUT_CAP, 0, err, sizeof err);
+    T_CHECK(r == 3 && memcmp(g_out, "210", 3) == 0, "a 20-term sum is fine");
+
     /* nesting built at run time: a list inside a list inside ... */
     r = render_lim("{% set ns = namespace(l=[]) %}{% for i in range(5000) %}{% set ns.l = [ns.l] %}{% endfor %}{{ ns.l }}",
                    MEM_CAP, OUT_CAP, 0, err, sizeof err);
