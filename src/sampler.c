@@ -66,6 +66,7 @@ int sampler_init(sampler *s, int n_vocab, const sampler_params *p)
     s->p = *p;
     s->n_vocab = n_vocab;
     s->hist_cap = p->penalty_last_n > 0 ? p->penalty_last_n : 0;
+    s->hist_alloc = s->hist_cap;
     s->cand = malloc((size_t)n_vocab * sizeof *s->cand);
     s->hist = malloc((size_t)(s->hist_cap ? s->hist_cap : 1) * sizeof *s->hist);
     if (!s->cand || !s->hist) {
@@ -74,6 +75,16 @@ int sampler_init(sampler *s, int n_vocab, const sampler_params *p)
     }
     sampler_reset(s, p->seed);
     return 0;
+}
+
+void sampler_set_params(sampler *s, const sampler_params *p)
+{
+    s->p = *p;
+    int n = p->penalty_last_n;
+    if (n < 0 || n > s->hist_alloc) n = s->hist_alloc;
+    s->p.penalty_last_n = n;
+    s->hist_cap = n;
+    sampler_reset(s, p->seed);
 }
 
 void sampler_free(sampler *s)

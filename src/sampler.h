@@ -53,7 +53,8 @@ typedef struct sampler {
     int n_vocab;
     sampler_cand *cand;       /* (n_vocab) scratch, owned */
     int32_t *hist;            /* ring of the last penalty_last_n accepted ids, owned */
-    int hist_cap, hist_len, hist_pos;
+    int hist_alloc;           /* entries allocated at init */
+    int hist_cap, hist_len, hist_pos;   /* window in use (<= hist_alloc), fill, next slot */
     uint64_t rng[4];          /* xoshiro256** state */
 } sampler;
 
@@ -63,6 +64,11 @@ void sampler_free(sampler *s);
 
 /* Forget the history and reseed (a new request on the same slot). */
 void sampler_reset(sampler *s, uint64_t seed);
+
+/* New parameters for a new request on the same sampler: penalty_last_n is
+ * clamped to the history allocated at init (< 0 means all of it); the
+ * history is cleared and the generator reseeded with p->seed. */
+void sampler_set_params(sampler *s, const sampler_params *p);
 
 /* The next token for this row of n_vocab logits (not modified). */
 int32_t sampler_sample(sampler *s, const float *logits);

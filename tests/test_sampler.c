@@ -44,6 +44,25 @@ static void test_greedy(void)
     sampler_accept(&s, 1);   /* id 3 left the 2-token window */
     T_CHECK(sampler_sample(&s, lg) == 3, "penalty window forgets old tokens");
     sampler_free(&s);
+
+    /* set_params: window clamped to the allocation, history cleared */
+    p.penalty_last_n = 4;
+    p.presence_penalty = 0.2f;
+    p.frequency_penalty = 0.0f;
+    sampler_init(&s, V, &p);
+    sampler_accept(&s, 3);
+    sampler_params q = p;
+    q.penalty_last_n = 1000;
+    sampler_set_params(&s, &q);
+    T_CHECK(s.hist_cap == 4 && s.hist_len == 0 && sampler_sample(&s, lg) == 3,
+            "set_params clamps the window to 4 and clears the history");
+    sampler_accept(&s, 3);
+    T_CHECK(sampler_sample(&s, lg) == 4, "presence 0.2 after set_params applies");
+    q.penalty_last_n = 0;
+    sampler_set_params(&s, &q);
+    sampler_accept(&s, 3);
+    T_CHECK(sampler_sample(&s, lg) == 3, "window 0: no history, no penalty");
+    sampler_free(&s);
 }
 
 static void test_draws(void)
