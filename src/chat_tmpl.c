@@ -93,7 +93,9 @@ enum {
     VF_GEN = 4,     /* list: a generator/iterator (no len, always true) */
     VF_VIEW = 8,    /* list: dict_items/keys/values (len, not subscriptable) */
     VF_NS = 16,     /* dict: namespace() */
-    VF_UNSAFE = 32  /* undef: access to an attribute the sandbox forbids */
+    VF_UNSAFE = 32, /* undef: access to an attribute the sandbox forbids */
+    VF_MISSING = 64 /* undef: a missing attribute/item of an object whose
+                       type is kept in aux (t | fl << 8), for messages */
 };
 
 typedef struct vlist vlist;
@@ -1078,10 +1080,7 @@ static node *filter_expr(parser *P, node *x)
             adv(P);
             int negated = 0;
             if (is_name(P, cur(P), "not")) { adv(P); negated = 1; }
-            node *ts;
-            /* comparison-operator tests: `is ==`, ... are spelled as names in
-             * Jinja2 only through the aliases; accept eq/ne/... names */
-            ts = filter_one(P, x, 1);
+            node *ts = filter_one(P, x, 1);
             const tok *u = cur(P);
             if (is_op(u, OP_LPAREN)) {
                 ts->kids = call_args(P);
@@ -1942,12 +1941,29 @@ static const char *type_name(val v)
     }
 }
 
+/* undefined result of looking up name in obj */
+static val v_missing(val obj, const char *name, size_t n, int fl)
+{
+    val u = v_undef(name, n);
+    u.fl = (uint8_t)(VF_MISSING | fl);
+    u.aux = (uint16_t)(obj.t | (obj.fl << 8));
+    return u;
+}
+
 __attribute__((noreturn))
 static void fail_undefined(interp *I, val u)
 {
+    int n = (int)(u.n > 60 ? 60 : u.n);
+    const char *s = u.u.s ? u.u.s : "";
+    val owner = {0};
+    owner.t = (uint8_t)(u.aux & 0xFF);
+    owner.fl = (uint8_t)(u.aux >> 8);
     if (u.fl & VF_UNSAFE)
-        RFAIL(I, "access to attribute '%.*s' is unsafe (sandbox)", (int)(u.n > 60 ? 60 : u.n), u.u.s ? u.u.s : "");
-    if (u.u.s && u.n) RFAIL(I, "'%.*s' is undefined", (int)(u.n > 60 ? 60 : u.n), u.u.s);
+        RFAIL(I, "access to attribute '%.*s' of '%s' object is unsafe", n, s, type_name(owner));
+    if ((u.fl & VF_MISSING) && owner.t == VT_NONE) RFAIL(I, "'None' has no attribute '%.*s'", n, s);
+    if ((u.fl & VF_MISSING) && u.u.s) RFAIL(I, "'%s object' has no attribute '%.*s'", type_name(owner), n, s);
+    if (u.fl & VF_MISSING) RFAIL(I, "'%s object' has no such element", type_name(owner));
+    if (u.u.s && u.n) RFAIL(I, "'%.*s' is undefined", n, s);
     RFAIL(I, "undefined value used");
 }
 
@@ -2519,16 +2535,12 @@ static val get_attr(interp *I, val obj, const char *s, size_t n)
     }
     int m = find_method(I, obj, s, n);
     if (m != M_NONE) return bound_new(I, obj, m);
-    if (is_mutator(obj, s, n)) {
-        val u = v_undef(s, n);
-        u.fl = VF_UNSAFE;
-        return u;
-    }
+    if (is_mutator(obj, s, n)) return v_missing(obj, s, n, VF_UNSAFE);
     if (obj.t == VT_DICT) {
         int i = dict_find_str(obj.u.d, s, n);
         if (i >= 0) return obj.u.d->v[i];
     }
-    return v_undef(s, n);
+    return v_missing(obj, s, n, 0);
 }
 
 /* Python index normalization; returns -1 when out of range */
@@ -2560,11 +2572,11 @@ static val get_item(interp *I, val obj, val key)
     } else if (obj.t == VT_LIST && !(obj.fl & (VF_GEN | VF_VIEW)) && is_intlike(key)) {
         int64_t i = norm_index(key.u.i, obj.u.l->n);
         if (i >= 0) return obj.u.l->v[i];
-        return v_undef(NULL, 0);
+        return v_missing(obj, NULL, 0, 0);
     } else if (obj.t == VT_STR && is_intlike(key)) {
         size_t count = is_ascii(obj.u.s, obj.n) ? obj.n : utf8_count(obj.u.s, obj.n);
         int64_t i = norm_index(key.u.i, (int64_t)count);
-        if (i < 0) return v_undef(NULL, 0);
+        if (i < 0) return v_missing(obj, NULL, 0, 0);
         size_t off = count == obj.n ? (size_t)i : cp_offset(obj.u.s, obj.n, (size_t)i), len;
         utf8_dec(obj.u.s, obj.n, off, &len);
         val r = v_str(obj.u.s + off, len);
@@ -2572,7 +2584,7 @@ static val get_item(interp *I, val obj, val key)
         return r;
     }
     if (key.t == VT_STR) return get_attr(I, obj, key.u.s, key.n);
-    return v_undef(NULL, 0);
+    return v_missing(obj, NULL, 0, 0);
 }
 
 /* Python slice indices for a sequence of length len */
@@ -3449,7 +3461,7 @@ static val sorted_list(interp *I, const val *items, const val *keys, uint32_t n,
     return v_list(l, fl);
 }
 
-static int test_apply(interp *I, int id, const node *where, val v, const args *A);
+static int test_apply(interp *I, int id, val v, const args *A);
 static val filter_apply(interp *I, int id, const char *fname, val v, const args *A);
 
 /* select/reject/selectattr/rejectattr: A = (attr?, testname?, test args...) */
@@ -3480,7 +3492,7 @@ static val select_filter(interp *I, val v, const args *A, int by_attr, int keep)
     for (uint32_t i = 0; i < n; i++) {
         step(I);
         val x = by_attr ? attr_path(I, items[i], attr) : items[i];
-        int ok = tid >= 0 ? test_apply(I, tid, NULL, x, &targs) : truthy(x);
+        int ok = tid >= 0 ? test_apply(I, tid, x, &targs) : truthy(x);
         if (ok == keep) list_push(I, l, items[i]);
     }
     return v_list(l, VF_GEN);
@@ -4004,9 +4016,8 @@ static val filter_apply(interp *I, int id, const char *fname, val v, const args 
     }
 }
 
-static int test_apply(interp *I, int id, const node *where, val v, const args *A)
+static int test_apply(interp *I, int id, val v, const args *A)
 {
-    (void)where;
     val p[1];
     static const char *const pn[] = {"other"};
     if (id == TS_DEFINED) return v.t != VT_UNDEF;
@@ -4330,13 +4341,8 @@ static val eval(interp *I, const node *x)
         I->line = (int)x->line;
         if (x->id < 0) RFAIL(I, "no test named '%.*s' found", (int)(x->n > 40 ? 40 : x->n), x->s);
         int sp = I->vsp;
-        args A;
-        if (x->kids && x->kids->next == NULL && x->kids->kind != N_KWARG && !x->kids->next) {
-            A = eval_args(I, x->kids);
-        } else {
-            A = eval_args(I, x->kids);
-        }
-        r = v_bool(test_apply(I, x->id, x, v, &A));
+        args A = eval_args(I, x->kids);
+        r = v_bool(test_apply(I, x->id, v, &A));
         I->vsp = sp;
         break;
     }
