@@ -605,7 +605,7 @@ enum {
     N_LIST, N_TUPLE, N_DICT, N_PAIR, N_KWARG, N_NSREF,
     /* statements */
     S_TEXT, S_PRINT, S_IF, S_FOR, S_SET, S_SETBLOCK, S_MACRO, S_FILTERBLOCK,
-    S_BREAK, S_CONTINUE, S_BLOCK
+    S_BREAK, S_CONTINUE, S_BLOCK, S_WITH
 };
 
 typedef struct node node;
@@ -1566,10 +1566,31 @@ static node *statement(parser *P)
         x->b = body(P, ends, &which);
         adv(P);
         expect_end(P, T_BLOCK_END);
+    } else if (name_eq(s, n, "with")) {
+        /* {% with a = 1, b = 2 %}: kids = N_KWARG (name, value) */
+        static const char *const ends[] = {"endwith", NULL};
+        x = mk(P, S_WITH);
+        node **tail = &x->kids;
+        while (cur(P)->type != T_BLOCK_END) {
+            if (x->kids) expect_op(P, OP_COMMA, ",");
+            if (cur(P)->type != T_NAME || !is_op(peek(P, 1), OP_ASSIGN)) PFAIL(P, "expected name = value in with");
+            node *kw = mk(P, N_KWARG);
+            kw->s = P->s + cur(P)->start;
+            kw->n = cur(P)->len;
+            adv(P);
+            adv(P);
+            kw->a = expr(P);
+            *tail = kw;
+            tail = &kw->next;
+        }
+        expect_end(P, T_BLOCK_END);
+        int which;
+        x->b = body(P, ends, &which);
+        adv(P);
+        expect_end(P, T_BLOCK_END);
     } else if (name_eq(s, n, "call") || name_eq(s, n, "include") || name_eq(s, n, "extends") ||
                name_eq(s, n, "block") || name_eq(s, n, "import") || name_eq(s, n, "from") ||
-               name_eq(s, n, "with") || name_eq(s, n, "raw") || name_eq(s, n, "autoescape") ||
-               name_eq(s, n, "do")) {
+               name_eq(s, n, "raw") || name_eq(s, n, "autoescape") || name_eq(s, n, "do")) {
         fail_at(P->e, CHAT_TMPL_ERR_UNSUPPORTED, (int)t->line, "'%.*s' tags are not supported", (int)n, s);
     } else {
         PFAIL(P, "encountered unknown tag '%.*s'", (int)(n > 40 ? 40 : n), s);
@@ -2668,6 +2689,9 @@ static val do_slice(interp *I, val obj, val start, val stop, val stepv)
  * Operators
  * ====================================================================== */
 
+static val py_percent(interp *I, val fmt, const val *args, uint32_t nargs, const vdict *map);
+static int64_t need_int(interp *I, val v, const char *what);
+
 static val str_concat(interp *I, val a, val b)
 {
     /* markupsafe: Markup + str escapes the str and stays Markup */
@@ -2780,8 +2804,11 @@ static val binop(interp *I, int op, val a, val b)
         if ((a.t == VT_STR || (a.t == VT_LIST && !(a.fl & (VF_GEN | VF_VIEW)))) && is_intlike(b)) return repeat(I, a, b.u.i);
         if ((b.t == VT_STR || (b.t == VT_LIST && !(b.fl & (VF_GEN | VF_VIEW)))) && is_intlike(a)) return repeat(I, b, a.u.i);
     }
-    if (op == OP_MOD && a.t == VT_STR)
-        IFAIL(I, CHAT_TMPL_ERR_UNSUPPORTED, "printf-style string formatting ('%%' on strings) is not supported");
+    if (op == OP_MOD && a.t == VT_STR) {
+        if (b.t == VT_LIST && (b.fl & VF_TUPLE)) return py_percent(I, a, b.u.l->v, b.u.l->n, NULL);
+        if (b.t == VT_DICT && !(b.fl & VF_NS)) return py_percent(I, a, &b, 1, b.u.d);
+        return py_percent(I, a, &b, 1, NULL);
+    }
     RFAIL(I, "unsupported operand type(s) for %s: '%s' and '%s'", sym[op], type_name(a), type_name(b));
 ovf:
     RFAIL(I, "integer overflow");
@@ -2822,6 +2849,119 @@ static int compare_op(interp *I, int op, val a, val b)
     case OP_NOTIN: return !contains(I, b, a);
     }
     return 0;
+}
+
+/* ======================================================================
+ * printf-style formatting: 'fmt' % args and the format filter
+ * ====================================================================== */
+
+static val to_str(interp *I, val v);
+
+/* Python's str % values: values is a tuple of arguments, or one mapping
+ * for %(name)s. Conversions s r a d i u f F e E g G x X o c and %. */
+static val py_percent(interp *I, val fmt, const val *args, uint32_t nargs, const vdict *map)
+{
+    sink k = sink_arena();
+    const char *s = fmt.u.s;
+    size_t n = fmt.n;
+    uint32_t ai = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] != '%') { sink_putc(I, &k, s[i]); continue; }
+        if (++i >= n) RFAIL(I, "incomplete format");
+        val v = v_absent();
+        if (s[i] == '(') {
+            size_t b = ++i;
+            while (i < n && s[i] != ')') i++;
+            if (i >= n) RFAIL(I, "incomplete format key");
+            if (!map) RFAIL(I, "format requires a mapping");
+            int j = dict_find_str(map, s + b, i - b);
+            if (j < 0) RFAIL(I, "KeyError: '%.*s'", (int)(i - b > 40 ? 40 : i - b), s + b);
+            v = map->v[j];
+            i++;
+        }
+        char flags[8];
+        int nf = 0;
+        while (i < n && strchr("-+ 0#", s[i]) && nf < 6) flags[nf++] = s[i++];
+        flags[nf] = 0;
+        int width = -1, prec = -1;
+        if (i < n && s[i] == '*') {
+            if (ai >= nargs) RFAIL(I, "not enough arguments for format string");
+            width = (int)need_int(I, args[ai++], "* width");
+            i++;
+        } else {
+            while (i < n && is_digit(s[i]) && width < 100000) width = (width < 0 ? 0 : width * 10) + (s[i++] - '0');
+        }
+        if (i < n && s[i] == '.') {
+            i++;
+            prec = 0;
+            while (i < n && is_digit(s[i]) && prec < 1000) prec = prec * 10 + (s[i++] - '0');
+        }
+        while (i < n && (s[i] == 'l' || s[i] == 'h' || s[i] == 'L')) i++;
+        if (i >= n) RFAIL(I, "incomplete format");
+        char c = s[i];
+        if (c == '%') { sink_putc(I, &k, '%'); continue; }
+        if (v.t == VT_ABSENT) {
+            if (map) RFAIL(I, "format requires a mapping");
+            if (ai >= nargs) RFAIL(I, "not enough arguments for format string");
+            v = args[ai++];
+        }
+        if (width > 4096) width = 4096;
+        char spec[32], buf[4400];
+        int m = -1;
+        switch (c) {
+        case 's': case 'r': case 'a': {
+            val t;
+            if (c == 's') t = to_str(I, v);
+            else { sink r = sink_arena(); write_repr(I, &r, v); t = sink_val(I, &r); }
+            size_t len = t.n;
+            if (prec >= 0) len = cp_offset(t.u.s, t.n, (size_t)prec);
+            size_t cps = utf8_count(t.u.s, len);
+            int left = strchr(flags, '-') != NULL;
+            if (!left) for (int w = (int)cps; w < width; w++) sink_putc(I, &k, ' ');
+            sink_put(I, &k, t.u.s, len);
+            if (left) for (int w = (int)cps; w < width; w++) sink_putc(I, &k, ' ');
+            continue;
+        }
+        case 'd': case 'i': case 'u': case 'x': case 'X': case 'o': case 'c': {
+            int64_t x;
+            if (v.t == VT_FLOAT && c != 'c') {
+                if (!isfinite(v.u.f) || fabs(v.u.f) >= 9.2e18) RFAIL(I, "cannot convert float to integer");
+                x = (int64_t)v.u.f;
+            } else if (is_intlike(v)) {
+                x = v.u.i;
+            } else {
+                RFAIL(I, "%%%c format: a number is required, not %s", c, type_name(v));
+            }
+            if (c == 'c') {
+                if (x < 0 || x > 0x10FFFF) RFAIL(I, "%%c arg not in range(0x110000)");
+                m = utf8_enc((uint32_t)x, buf);
+                break;
+            }
+            char conv = c == 'i' || c == 'u' ? 'd' : c;
+            if (prec >= 0) snprintf(spec, sizeof spec, "%%%s%d.%d%s%c", flags, width < 0 ? 0 : width, prec, "ll", conv);
+            else snprintf(spec, sizeof spec, "%%%s%d%s%c", flags, width < 0 ? 0 : width, "ll", conv);
+            if (conv == 'd') m = snprintf(buf, sizeof buf, spec, (long long)x);
+            else {   /* Python prints negative hex/octal with a sign */
+                unsigned long long ux = x < 0 ? (unsigned long long)0 - (unsigned long long)x : (unsigned long long)x;
+                m = snprintf(buf + (x < 0), sizeof buf - 1, spec, ux) + (x < 0);
+                if (x < 0) buf[0] = '-';
+            }
+            break;
+        }
+        case 'f': case 'F': case 'e': case 'E': case 'g': case 'G': {
+            if (v.t == VT_UNDEF) fail_undefined(I, v);
+            if (!is_num(v)) RFAIL(I, "%%%c format: a real number is required, not %s", c, type_name(v));
+            snprintf(spec, sizeof spec, "%%%s%d.%d%c", flags, width < 0 ? 0 : width, prec < 0 ? 6 : (prec > 300 ? 300 : prec), c);
+            m = snprintf(buf, sizeof buf, spec, num_f(v));
+            break;
+        }
+        default:
+            RFAIL(I, "unsupported format character '%c'", c);
+        }
+        if (m > 0) sink_put(I, &k, buf, (size_t)m < sizeof buf ? (size_t)m : sizeof buf - 1);
+    }
+    if (ai < nargs && !map) RFAIL(I, "not all arguments converted during string formatting");
+    return sink_val(I, &k);
 }
 
 /* ======================================================================
@@ -3829,8 +3969,20 @@ static val filter_apply(interp *I, int id, const char *fname, val v, const args 
         if (d >= 9.2233720368547758e18 || d < -9.2233720368547758e18) RFAIL(I, "integer overflow");
         return v_int((int64_t)d);
     }
-    case F_FORMAT:
-        IFAIL(I, CHAT_TMPL_ERR_UNSUPPORTED, "the format filter is not supported");
+    case F_FORMAT: {
+        int np = 0, nk = 0;
+        for (int i = 0; i < A->n; i++) { if (A->a[i].kw) nk++; else np++; }
+        if (np && nk) RFAIL(I, "can't handle positional and keyword arguments at the same time");
+        val f = soft_str(I, v);
+        if (nk) {
+            vdict *d = dict_new(I, (size_t)nk);
+            for (int i = 0; i < A->n; i++) dict_set(I, d, v_str(A->a[i].kw, A->a[i].kwn), A->a[i].v);
+            return py_percent(I, f, NULL, 0, d);
+        }
+        val *pv = ialloc(I, (size_t)(np ? np : 1) * sizeof(val), 8);
+        for (int i = 0; i < np; i++) pv[i] = A->a[i].v;
+        return py_percent(I, f, pv, (uint32_t)np, NULL);
+    }
     case F_INDENT: {
         static const char *const pn[] = {"width", "first", "blank"};
         bind(I, A, fname, pn, 3, p);
@@ -4550,6 +4702,21 @@ static void exec_body(interp *I, const node *x, int *ctl)
         case S_BLOCK:
             exec_body(I, x->b, ctl);
             break;
+        case S_WITH: {
+            /* values are evaluated in the enclosing scope, then bound in a
+             * new one */
+            int count = 0;
+            for (const node *k = x->kids; k; k = k->next) count++;
+            val *vals = ialloc(I, (size_t)(count ? count : 1) * sizeof(val), 8);
+            int i = 0;
+            for (const node *k = x->kids; k; k = k->next) vals[i++] = eval(I, k->a);
+            frame *saved = I->cur, *f = frame_push(I);
+            i = 0;
+            for (const node *k = x->kids; k; k = k->next) frame_set(I, f, k->s, k->n, vals[i++]);
+            exec_body(I, x->b, ctl);
+            I->cur = saved;
+            break;
+        }
         default:
             RFAIL(I, "internal: bad statement node");
         }
@@ -4742,6 +4909,7 @@ static void scope_root(parser *P, const node *x, namelist **seen, namelist **hid
             break;
         case S_MACRO: scope_store(P, x->s, x->n, seen, hidden, in_branch); break;
         case S_FILTERBLOCK: scope_loads(P, x->a, seen); break;
+        case S_WITH: for (const node *k = x->kids; k; k = k->next) scope_loads(P, k->a, seen); break;
         default: break;
         }
     }

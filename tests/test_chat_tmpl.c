@@ -411,6 +411,16 @@ static const struct unit { const char *tmpl; const char *want; } UNITS[] = {
      "2|B"},
     {"{% macro m() %}[{{ f }}]{% endmacro %}{{ m() }}{% set f = 1 %}{{ m() }}{% set l, t = 1, 2 %}{% for i in [0] %}{{ l }}{% endfor %}",
      "[][1]1"},
+    {"{{ '%s and %s' % ('a', 1) }}|{{ '%d%%' % 50 }}|{{ '%5.2f|%-4s|%04d|%+d' % (3.14159, 'ab', 7, 3) }}|{{ '%(a)s-%(b)r' % {'a': 1, 'b': 'x'} }}|{{ '%x %X %o %e %g %G' % (255, 255, 8, 12345.678, 0.0001, 1e20) }}|{{ '%s'|format('q') }}|{{ '%s=%s'|format('k', [1]) }}|{{ '%c%c' % (72, 105) }}|{{ '%.2s' % 'hello' }}|{{ '%r' % \"it's\" }}|{{ '%s' % none }}|{{ '%d' % 3.9 }}|{{ '%x' % -255 }}|{{ '%(n)s'|format(n=2) }}",
+     "a and 1|50%| 3.14|ab  |0007|+3|1-'x'|ff FF 10 1.234568e+04 0.0001 1E+20|q|k=[1]|Hi|he|\"it's\"|None|3|-ff|2"},
+    {"{% with a = 1, b = x %}{{ a }}{{ b }}{% set c = 3 %}{{ c }}{% endwith %}[{{ a }}{{ c }}]|{% with x = x + 1, y = x %}{{ x }}{{ y }}{% endwith %}{{ x }}",
+     "113[]|211"},
+    {"{{ '%s %s' % ('a',) }}",
+     NULL /* TypeError: not enough arguments for format string */},
+    {"{{ '%d' % 'x' }}",
+     NULL /* TypeError: %d format: a real number is required, not str */},
+    {"{{ '%s' % (1, 2) }}",
+     NULL /* TypeError: not all arguments converted during string formatting */},
 };
 
 static long render(const char *tmpl, const char *msgs, const char *tools, const char *vars, unsigned flags,
