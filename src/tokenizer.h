@@ -162,7 +162,7 @@ typedef struct tok_stream {
 void tok_stream_init(tok_stream *s);
 /* Append token id (special: render control tokens) and write what is complete
  * into out[0..cap-1]. Returns bytes written, or -(bytes needed) with nothing
- * consumed if cap is too small (TOK_PIECE_MAX * 3 + 8 always suffices). */
+ * consumed if cap is too small (3 * (TOK_PIECE_MAX + 3) always suffices). */
 int32_t tok_stream_push(tok_stream *s, const tok_vocab *v, int32_t id, int special,
                         char *out, int32_t cap);
 /* End of stream: held bytes (an incomplete sequence) come out as one U+FFFD.
