@@ -4,19 +4,25 @@
  *     mote [serve] [options]      OpenAI-compatible server (default)
  *     mote run -m MODEL -p TEXT   generate from the command line
  *     mote info MODEL.gguf        describe a model file
+ *     mote quantize IN OUT TYPE   rewrite a model in another weight type
+ *     mote bench -m MODEL         prefill/decode speed; --membw: read bandwidth
+ *     mote gen-model --shape S    random-weight model with a real shape
  * Exit codes: 0 success, 1 runtime failure, 2 usage error (unknown option,
  * missing argument, unreadable file), each with one line on stderr.
  */
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "api.h"
+#include "bench.h"
 #include "config.h"
 #include "forward.h"
 #include "gguf.h"
@@ -26,6 +32,7 @@
 #include "log.h"
 #include "loop.h"
 #include "model.h"
+#include "quantize.h"
 #include "sampler.h"
 #include "sched.h"
 #include "thread.h"
@@ -37,6 +44,9 @@ static const char usage_text[] =
     "       mote run -m MODEL.gguf -p PROMPT [-n N] [--temp T] [--seed S] [-t THREADS]\n"
     "       mote info MODEL.gguf\n"
     "       mote tokenize -m MODEL.gguf [--add-special] [--parse-special] [--pieces] TEXT|-\n"
+    "       mote quantize [--pure] IN.gguf OUT.gguf TYPE\n"
+    "       mote bench -m MODEL.gguf [-p 128] [-n 128] [-t T[,T...]] [-r 3] [--json] | --membw\n"
+    "       mote gen-model --shape tinyllama|smollm|tiny -o OUT.gguf [--type f16]\n"
     "       mote --help | -v, --version\n"
     "\n"
     "general options:\n"
@@ -520,6 +530,303 @@ static int cmd_info(int argc, char **argv)
     return 0;
 }
 
+/* ---- mote quantize / bench / gen-model: the measuring tools ----
+ * quantize rewrites a model in another type (quantize.h has the rules);
+ * bench measures prefill/decode speed and memory bandwidth (bench.h);
+ * gen-model writes random-weight models with real shapes to measure on. */
+
+/* An integer option value in [lo, hi]: 0, or -1 after a message. */
+static int opt_int(const char *cmd, const char *opt, const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = s ? strtol(s, &end, 10) : 0;
+    if (!s || end == s || *end || errno || v < lo || v > hi) {
+        fprintf(stderr, "mote %s: %s: '%s' is not an integer in [%ld, %ld]\n", cmd, opt, s ? s : "", lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static const char quantize_usage[] =
+    "usage: mote quantize [--pure] [-t THREADS] [-q] IN.gguf OUT.gguf TYPE\n"
+    "  rewrites IN with its weights in TYPE, choosing per tensor as llama-quantize does\n"
+    "  TYPE       %s\n"
+    "  --pure     every weight in TYPE (no _M/_S/_L mix rules; row-length fallbacks still apply)\n"
+    "  -t N       threads (default: one per CPU)\n"
+    "  -q         no per-tensor lines\n";
+
+static int cmd_quantize(int argc, char **argv)
+{
+    const char *pos[3];
+    int n_pos = 0;
+    quant_params qp = { .ftype = -1, .pure = 0, .n_threads = 0, .log = stderr };
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        long v;
+        if (!strcmp(a, "--pure")) qp.pure = 1;
+        else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) qp.log = NULL;
+        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
+            if (opt_int("quantize", a, i + 1 < argc ? argv[++i] : NULL, 0, THREAD_MAX, &v) < 0) return 2;
+            qp.n_threads = (int)v;
+        } else if (!strcmp(a, "--help")) {
+            printf(quantize_usage, quant_ftype_names());
+            return 0;
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "mote quantize: unknown option '%s' (try 'mote quantize --help')\n", a);
+            return 2;
+        } else if (n_pos == 3) {
+            fprintf(stderr, "mote quantize: too many arguments ('%s')\n", a);
+            return 2;
+        } else {
+            pos[n_pos++] = a;
+        }
+    }
+    if (n_pos != 3) {
+        fprintf(stderr, "mote quantize: IN.gguf OUT.gguf TYPE are required (try 'mote quantize --help')\n");
+        return 2;
+    }
+    qp.ftype = quant_ftype_parse(pos[2]);
+    if (qp.ftype < 0) {
+        fprintf(stderr, "mote quantize: unknown type '%s'; one of: %s\n", pos[2], quant_ftype_names());
+        return 2;
+    }
+    char err[512];
+    double t0 = now_sec();
+    int rc = quant_file(pos[0], pos[1], &qp, err, sizeof err);
+    if (rc < 0) {
+        fprintf(stderr, "mote quantize: %s\n", err);
+        return rc == QUANT_ERR_IO || rc == QUANT_ERR_ARG || rc == QUANT_ERR_FORMAT ? 2 : 1;
+    }
+    if (qp.log) fprintf(stderr, "mote quantize: wrote %s in %.1f s\n", pos[1], now_sec() - t0);
+    return 0;
+}
+
+static const char bench_usage[] =
+    "usage: mote bench -m MODEL.gguf [-p 128] [-n 128] [-t T[,T...]] [-r 3] [--json] [--kernels NAME]\n"
+    "       mote bench --membw [-t T[,T...]] [--size MIB] [-r 5] [--json]\n"
+    "  pp: one batch of P prompt tokens into an empty context; tg: N decode steps after it;\n"
+    "  each the median over R repetitions; decode GB/s = weight bytes read per token x tg t/s\n"
+    "  -t         thread counts, comma-separated (default: one per CPU)\n"
+    "  --json     one JSON object per thread count per line\n"
+    "  --membw    read bandwidth: sum a buffer of MIB MiB (default 1024), best of R passes\n";
+
+static double round2(double v) { return round(v * 100.0) / 100.0; }
+
+static int cmd_bench(int argc, char **argv)
+{
+    const char *path = NULL, *kernels = NULL, *tlist = NULL;
+    long pp = 128, tg = 128, reps = -1, size_mib = 1024;
+    int json = 0, membw = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--json")) json = 1;
+        else if (!strcmp(a, "--membw")) membw = 1;
+        else if (!strcmp(a, "--help")) {
+            fputs(bench_usage, stdout);
+            return 0;
+        } else if (!strcmp(a, "-m") || !strcmp(a, "--model") || !strcmp(a, "--kernels") || !strcmp(a, "-t") ||
+                   !strcmp(a, "--threads")) {
+            if (!val) {
+                fprintf(stderr, "mote bench: %s needs a value\n", a);
+                return 2;
+            }
+            i++;
+            if (a[1] == 'm' || a[2] == 'm') path = val;
+            else if (a[2] == 'k') kernels = val;
+            else tlist = val;
+        } else if (!strcmp(a, "-p") || !strcmp(a, "--n-prompt")) {
+            if (opt_int("bench", a, val, 0, 1 << 16, &pp) < 0) return 2;
+            i++;
+        } else if (!strcmp(a, "-n") || !strcmp(a, "--n-gen")) {
+            if (opt_int("bench", a, val, 0, 1 << 16, &tg) < 0) return 2;
+            i++;
+        } else if (!strcmp(a, "-r") || !strcmp(a, "--repetitions")) {
+            if (opt_int("bench", a, val, 1, 1000, &reps) < 0) return 2;
+            i++;
+        } else if (!strcmp(a, "--size")) {
+            if (opt_int("bench", a, val, 1, 1 << 20, &size_mib) < 0) return 2;
+            i++;
+        } else {
+            fprintf(stderr, "mote bench: unknown option '%s' (try 'mote bench --help')\n", a);
+            return 2;
+        }
+    }
+    /* thread counts: "1,2,4" */
+    int threads[16], n_t = 0;
+    if (!tlist) threads[n_t++] = 0;
+    for (const char *s = tlist; s && *s;) {
+        char item[16];
+        size_t len = strcspn(s, ",");
+        long v;
+        if (len == 0 || len >= sizeof item || n_t == 16) {
+            fprintf(stderr, "mote bench: -t: bad thread list '%s'\n", tlist);
+            return 2;
+        }
+        memcpy(item, s, len);
+        item[len] = 0;
+        if (opt_int("bench", "-t", item, 1, THREAD_MAX, &v) < 0) return 2;
+        threads[n_t++] = (int)v;
+        s += len + (s[len] == ',');
+    }
+
+    if (membw) {
+        if (path) {
+            fprintf(stderr, "mote bench: --membw takes no model\n");
+            return 2;
+        }
+        for (int k = 0; k < n_t; k++) {
+            int used = 0;
+            double gbps = bench_membw(threads[k], (size_t)size_mib << 20, reps > 0 ? (int)reps : 5, &used);
+            if (gbps < 0) {
+                fprintf(stderr, "mote bench: --membw: cannot allocate %ld MiB\n", size_mib);
+                return 1;
+            }
+            if (json) printf("{\"membw_gbps\":%.2f,\"threads\":%d,\"bytes\":%llu}\n", gbps, used,
+                             (unsigned long long)size_mib << 20);
+            else printf("membw: %d thread%s, %ld MiB buffer: %.2f GB/s read\n", used, used == 1 ? "" : "s",
+                        size_mib, gbps);
+            fflush(stdout);
+        }
+        return 0;
+    }
+    if (!path) {
+        fprintf(stderr, "mote bench: -m MODEL.gguf (or --membw) is required (try 'mote bench --help')\n");
+        return 2;
+    }
+    if (pp + tg < 1) {
+        fprintf(stderr, "mote bench: -p and -n are both 0: nothing to measure\n");
+        return 2;
+    }
+    const kern_table *kt = kern_select(kernels);
+    if (!kt) {
+        fprintf(stderr, "mote bench: kernel table '%s' is not available on this CPU/build (compiled: %s)\n", kernels,
+                kern_compiled_names());
+        return 2;
+    }
+    model m;
+    int rc = model_open(&m, path);
+    if (rc < 0) {
+        fprintf(stderr, "mote bench: %s\n", m.err);
+        return rc == MODEL_ERR_UNSUPPORTED || rc == MODEL_ERR_NOMEM ? 1 : 2;
+    }
+    uint32_t ft = 0;
+    int has_ft = gguf_get_u32(m.g, "general.file_type", &ft) == 0;
+    const char *ftn = has_ft ? quant_ftype_name((int)ft) : NULL;
+    if (!json)
+        fprintf(stdout, "model: %s (%s, %.2f MiB of weights, %.2f MiB read per decoded token), kernels %s\n", path,
+                ftn ? ftn : "?", model_weight_bytes(&m) / 1048576.0, bench_decode_bytes(&m) / 1048576.0, kt->name);
+    rc = 0;
+    for (int k = 0; k < n_t; k++) {
+        bench_result r;
+        char err[256];
+        if (bench_model(&m, kt, threads[k], (int)pp, (int)tg, reps > 0 ? (int)reps : 3, &r, err, sizeof err) < 0) {
+            fprintf(stderr, "mote bench: %s: %s\n", path, err);
+            rc = 1;
+            break;
+        }
+        if (json) {
+            char buf[1024];
+            json_writer w;
+            json_writer_init(&w, buf, sizeof buf);
+            json_write_obj_begin(&w);
+            json_write_key(&w, "model");
+            json_write_str(&w, path);
+            json_write_key(&w, "threads");
+            json_write_int(&w, r.threads);
+            json_write_key(&w, "pp");
+            json_write_int(&w, r.pp);
+            json_write_key(&w, "tg");
+            json_write_int(&w, r.tg);
+            json_write_key(&w, "pp_tps");
+            json_write_double(&w, round2(r.pp_tps));
+            json_write_key(&w, "tg_tps");
+            json_write_double(&w, round2(r.tg_tps));
+            json_write_key(&w, "decode_gbps");
+            json_write_double(&w, round2(r.decode_gbps));
+            json_write_obj_end(&w);
+            if (json_writer_finish(&w) < 0) {
+                fprintf(stderr, "mote bench: model path too long for the JSON line\n");
+                rc = 1;
+                break;
+            }
+            printf("%.*s\n", (int)w.len, w.buf);
+        } else {
+            printf("threads %d: pp%d %8.2f t/s (best %.2f) | tg%d %7.2f t/s (best %.2f) | decode %.2f GB/s\n",
+                   r.threads, r.pp, r.pp_tps, r.pp_tps_best, r.tg, r.tg_tps, r.tg_tps_best, r.decode_gbps);
+        }
+        fflush(stdout);
+    }
+    model_free(&m);
+    return rc;
+}
+
+static const char gen_model_usage[] =
+    "usage: mote gen-model --shape NAME -o OUT.gguf [--type f16] [--seed S] [-t THREADS]\n"
+    "  writes a random-weight llama model with a real shape, for benchmarks and tests\n"
+    "  --shape    %s (tinyllama: TinyLlama-1.1B, smollm: SmolLM-135M)\n"
+    "  --type     2-D weight type: f32, f16, bf16 or a quantized type such as q8_0 (default f16)\n";
+
+static int cmd_gen_model(int argc, char **argv)
+{
+    const char *shape = NULL, *out = NULL, *tname = "f16";
+    long seed = 1, threads = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--help")) {
+            printf(gen_model_usage, bench_shape_names());
+            return 0;
+        }
+        if (!strcmp(a, "--shape") || !strcmp(a, "-o") || !strcmp(a, "--type")) {
+            if (!val) {
+                fprintf(stderr, "mote gen-model: %s needs a value\n", a);
+                return 2;
+            }
+            i++;
+            if (a[1] == 'o') out = val;
+            else if (a[2] == 's') shape = val;
+            else tname = val;
+        } else if (!strcmp(a, "--seed")) {
+            if (opt_int("gen-model", a, val, 0, 2147483647L, &seed) < 0) return 2;
+            i++;
+        } else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
+            if (opt_int("gen-model", a, val, 0, THREAD_MAX, &threads) < 0) return 2;
+            i++;
+        } else {
+            fprintf(stderr, "mote gen-model: unknown option '%s' (try 'mote gen-model --help')\n", a);
+            return 2;
+        }
+    }
+    const bench_shape *s = bench_shape_find(shape);
+    if (!s || !out) {
+        fprintf(stderr, "mote gen-model: %s (shapes: %s)\n",
+                !shape ? "--shape is required" : !s ? "unknown --shape" : "-o OUT.gguf is required",
+                bench_shape_names());
+        return 2;
+    }
+    int type = -1;
+    for (int t = 0; t < KERN_TYPE_COUNT; t++) {
+        const kern_traits *tr = kern_type_traits(t);
+        if (tr && !strcasecmp(tr->name, tname)) type = t;
+    }
+    if (type < 0) {
+        fprintf(stderr, "mote gen-model: unknown --type '%s' (f32, f16, bf16, q8_0, q4_0, q4_k, ...)\n", tname);
+        return 2;
+    }
+    char err[512];
+    double t0 = now_sec();
+    if (bench_gen_model(out, s, type, (uint64_t)seed, (int)threads, err, sizeof err) < 0) {
+        fprintf(stderr, "mote gen-model: %s\n", err);
+        return 1;
+    }
+    fprintf(stderr, "mote gen-model: wrote %s (%s, %s weights) in %.1f s\n", out, s->name,
+            kern_type_traits(type)->name, now_sec() - t0);
+    return 0;
+}
+
 /* ---- mote serve ---------------------------------------------------------------
  * The server: config -> one sched_model per model (each worker loads its
  * model in the background: /health says 503 until all are ready) -> the
@@ -759,5 +1066,11 @@ int main(int argc, char **argv)
         return cmd_run(argc - 1, argv + 1);
     if (!strcmp(argv[1], "info"))
         return cmd_info(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "quantize"))
+        return cmd_quantize(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "bench"))
+        return cmd_bench(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "gen-model"))
+        return cmd_gen_model(argc - 1, argv + 1);
     return cmd_serve(argc, argv);   /* "serve" is the default subcommand */
 }
