@@ -114,7 +114,7 @@ all: mote
 
 # ./mote is the last build made (host or CROSS); copied only when it differs.
 mote: $(BUILD)/mote
-	@cmp -s $< $@ || cp $< $@
+	@cmp -s $< $@ || { cp $< $@.tmp && mv -f $@.tmp $@; }
 
 $(BUILD)/mote: $(BUILD)/src/main.o $(BUILD)/libmote.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
