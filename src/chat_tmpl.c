@@ -123,6 +123,8 @@ typedef struct val {
 
 struct vlist {
     uint32_t n, cap;
+    uint32_t pos;   /* generators: items already consumed (Python iterators
+                       are single-pass; a second loop sees what is left) */
     val *v;
 };
 
@@ -1870,6 +1872,7 @@ static vlist *list_new(interp *I, size_t n)
     if (n > UINT32_MAX / 2) IFAIL(I, CHAT_TMPL_ERR_NOMEM, "list too long");
     vlist *l = ialloc(I, sizeof *l, 8);
     l->n = 0;
+    l->pos = 0;
     l->cap = (uint32_t)n;
     l->v = n ? ialloc(I, n * sizeof(val), 8) : NULL;
     return l;
@@ -2414,7 +2417,17 @@ static val markup_of(interp *I, val v)
 static void iterate(interp *I, val v, const val **items, uint32_t *n)
 {
     switch (v.t) {
-    case VT_LIST: *items = v.u.l->v; *n = v.u.l->n; return;
+    case VT_LIST:
+        if (v.fl & VF_GEN) {   /* consume the generator */
+            vlist *l = v.u.l;
+            *items = l->v + l->pos;
+            *n = l->n - l->pos;
+            l->pos = l->n;
+            return;
+        }
+        *items = v.u.l->v;
+        *n = v.u.l->n;
+        return;
     case VT_DICT:
         if (v.fl & VF_NS) break;
         *items = v.u.d->k;
@@ -2823,10 +2836,17 @@ static int contains(interp *I, val container, val item)
         if (item.n == 0) return 1;
         if (item.n > container.n) return 0;
         return memmem(container.u.s, container.n, item.u.s, item.n) != NULL;
-    case VT_LIST:
-        for (uint32_t i = 0; i < container.u.l->n; i++)
-            if (py_eq(I, container.u.l->v[i], item)) return 1;
+    case VT_LIST: {
+        vlist *l = container.u.l;
+        int gen = (container.fl & VF_GEN) != 0;
+        for (uint32_t i = gen ? l->pos : 0; i < l->n; i++)
+            if (py_eq(I, l->v[i], item)) {
+                if (gen) l->pos = i + 1;   /* `in` consumes up to the match */
+                return 1;
+            }
+        if (gen) l->pos = l->n;
         return 0;
+    }
     case VT_DICT:
         if (container.fl & VF_NS) break;
         return dict_find(I, container.u.d, item) >= 0;
@@ -3936,6 +3956,10 @@ static val filter_apply(interp *I, int id, const char *fname, val v, const args 
     case F_FIRST: case F_LAST: {
         bind(I, A, fname, NULL, 0, p);
         if (id == F_LAST && v.t == VT_LIST && (v.fl & VF_GEN)) RFAIL(I, "'generator' object is not reversible");
+        if (id == F_FIRST && v.t == VT_LIST && (v.fl & VF_GEN)) {   /* next(): one item */
+            vlist *l = v.u.l;
+            return l->pos < l->n ? l->v[l->pos++] : v_undef(NULL, 0);
+        }
         const val *items;
         uint32_t n;
         iterate(I, v, &items, &n);
@@ -4605,6 +4629,7 @@ static void exec_for(interp *I, const node *x, int *ctl)
     val it = eval(I, x->b);
     const val *items;
     uint32_t n;
+    uint32_t gen_start = (it.t == VT_LIST && (it.fl & VF_GEN)) ? it.u.l->pos : 0;
     iterate(I, it, &items, &n);
     if (x->c) {   /* `for a in b if cond`: filter first (loop.length counts kept items) */
         val *kept = ialloc(I, (n ? n : 1) * sizeof(val), 8);
@@ -4645,7 +4670,11 @@ static void exec_for(interp *I, const node *x, int *ctl)
         exec_body(I, x->d, &c);
         I->cur = saved;
         release(I, mark);
-        if (c == 1) break;
+        if (c == 1) {
+            /* a generator is left positioned after the item we broke at */
+            if (it.t == VT_LIST && (it.fl & VF_GEN) && !x->c) it.u.l->pos = gen_start + i + 1;
+            break;
+        }
     }
 }
 

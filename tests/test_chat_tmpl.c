@@ -421,6 +421,8 @@ static const struct unit { const char *tmpl; const char *want; } UNITS[] = {
      NULL /* TypeError: %d format: a real number is required, not str */},
     {"{{ '%s' % (1, 2) }}",
      NULL /* TypeError: not all arguments converted during string formatting */},
+    {"{% set g = [1,2,3]|select %}{{ g|list }}{{ g|list }}|{% set h = [1,2,3,4]|map('string') %}{{ h|first }}{{ h|list }}|{% set k = [1,2,3,4]|select %}{{ 2 in k }}{{ k|list }}|{% set m = [1,2,3,4]|select %}{% for i in m %}{% if i == 2 %}{% break %}{% endif %}{% endfor %}{{ m|list }}|{{ 'y' if []|select else 'n' }}|{% set e = d|items %}{% for a, b in e %}{{ a }}{% endfor %}{% for a, b in e %}{{ a }}{% endfor %}",
+     "[1, 2, 3][]|1['2', '3', '4']|True[3, 4]|[3, 4]|y|ba"},
 };
 
 static long render(const char *tmpl, const char *msgs, const char *tools, const char *vars, unsigned flags,
