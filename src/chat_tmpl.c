@@ -457,6 +457,23 @@ static size_t lex_tag(lexer *L, size_t i, int block, int *line_starting)
             i = j;
             continue;
         }
+        if (c == '0' && i + 2 < n && strchr("xXoObB", s[i + 1]) && !(i > 0 && s[i - 1] == '.')) {
+            /* 0x1f, 0o17, 0b101 (single underscores allowed) */
+            int base = (s[i + 1] | 32) == 'x' ? 16 : (s[i + 1] | 32) == 'o' ? 8 : 2;
+            size_t j = i + 2;
+            while (j < n) {
+                char d = (char)(s[j] | 32);
+                int dv = is_digit(s[j]) ? s[j] - '0' : (d >= 'a' && d <= 'f') ? d - 'a' + 10 : 99;
+                if (dv < base) j++;
+                else if (s[j] == '_' && j + 1 < n && j > i + 1) j++;
+                else break;
+            }
+            if (j > i + 2) {
+                lex_push(L, T_INT, 0, i, j - i, L->line);
+                i = j;
+                continue;
+            }
+        }
         if (is_digit(c)) {
             size_t j = lex_digits(s, n, i);
             int isfloat = 0;
@@ -474,6 +491,10 @@ static size_t lex_tag(lexer *L, size_t i, int block, int *line_starting)
                     if (m2 > m) { k = m2; isfloat = 1; }
                 }
                 if (isfloat) j = k;
+            }
+            if (!isfloat && c == '0') {   /* no leading zeros: "050" is 0 then 50 */
+                j = i + 1;
+                while (j < n && (s[j] == '0' || (s[j] == '_' && j + 1 < n && s[j + 1] == '0'))) j++;
             }
             lex_push(L, isfloat ? T_FLOAT : T_INT, 0, i, j - i, L->line);
             i = j;
@@ -859,9 +880,16 @@ static node *primary(parser *P)
             x->v = v_float(strtod(tmp, NULL));
         } else {
             int64_t v = 0;
-            for (size_t i = 0; i < o; i++) {
-                if (v > (INT64_MAX - (tmp[i] - '0')) / 10) PFAIL(P, "integer literal too large");
-                v = v * 10 + (tmp[i] - '0');
+            int base = 10;
+            size_t i = 0;
+            if (o > 2 && tmp[0] == '0' && strchr("xXoObB", tmp[1])) {
+                base = (tmp[1] | 32) == 'x' ? 16 : (tmp[1] | 32) == 'o' ? 8 : 2;
+                i = 2;
+            }
+            for (; i < o; i++) {
+                int d = is_digit(tmp[i]) ? tmp[i] - '0' : (tmp[i] | 32) - 'a' + 10;
+                if (v > (INT64_MAX - d) / base) PFAIL(P, "integer literal too large");
+                v = v * base + d;
             }
             x->v = v_int(v);
         }
@@ -1305,11 +1333,15 @@ static node *expr_cond(parser *P)
 
 static node *expr(parser *P) { return expr_cond(P); }
 
+/* Only ends of tags and ')' end a tuple. Jinja2 3.1 also takes "extra end
+ * rules" (`in` for loop targets, `recursive`) but passes them in a way that
+ * never matches, so `for a, in x` reads `in` as a second target name; we
+ * follow that. */
 static int tuple_end(parser *P, const char *extra_end)
 {
     const tok *t = cur(P);
-    if (t->type == T_VAR_END || t->type == T_BLOCK_END || t->type == T_EOF || is_op(t, OP_RPAREN)) return 1;
-    return extra_end && is_name(P, t, extra_end);
+    (void)extra_end;
+    return t->type == T_VAR_END || t->type == T_BLOCK_END || t->type == T_EOF || is_op(t, OP_RPAREN);
 }
 
 static node *tuple_expr(parser *P, int with_condexpr, const char *extra_end, int explicit_parens)
@@ -1357,7 +1389,7 @@ static node *assign_target(parser *P, int with_ns, const char *extra_end)
     int count = 0, is_tuple = paren;
     for (;;) {
         if (count) expect_op(P, OP_COMMA, ",");
-        if (paren ? is_op(cur(P), OP_RPAREN) : tuple_end(P, extra_end) || is_op(cur(P), OP_ASSIGN)) break;
+        if (paren ? is_op(cur(P), OP_RPAREN) : tuple_end(P, extra_end)) break;
         t = cur(P);
         if (t->type != T_NAME) PFAIL(P, "can't assign to this expression");
         node *x = mk(P, N_NAME);
@@ -2173,7 +2205,14 @@ static void write_str(interp *I, sink *k, val v)
         shallower(I);
         return;
     case VT_DICT:
-        if (v.fl & VF_NS) { sink_puts(I, k, "<Namespace>"); return; }
+        if (v.fl & VF_NS) {
+            sink_puts(I, k, "<Namespace ");
+            val d = v;
+            d.fl = 0;
+            write_str(I, k, d);
+            sink_putc(I, k, '>');
+            return;
+        }
         deeper(I);
         sink_putc(I, k, '{');
         for (uint32_t i = 0; i < v.u.d->n; i++) {
@@ -2627,7 +2666,6 @@ static void slice_indices(interp *I, val start, val stop, val stepv, int64_t len
 {
     int64_t s = 1;
     if (stepv.t != VT_NONE && stepv.t != VT_ABSENT) {
-        if (!is_intlike(stepv)) RFAIL(I, "slice indices must be integers or None");
         s = stepv.u.i;
         if (s == 0) RFAIL(I, "slice step cannot be zero");
     }
@@ -2636,7 +2674,6 @@ static void slice_indices(interp *I, val start, val stop, val stepv, int64_t len
     val in[2] = {start, stop};
     for (int k = 0; k < 2; k++) {
         if (in[k].t == VT_NONE || in[k].t == VT_ABSENT) { x[k] = k ? hi_def : lo_def; continue; }
-        if (!is_intlike(in[k])) RFAIL(I, "slice indices must be integers or None");
         int64_t v = in[k].u.i;
         if (v < 0) {
             v += len;
@@ -2651,9 +2688,13 @@ static void slice_indices(interp *I, val start, val stop, val stepv, int64_t len
     *st = s;
 }
 
+static int slice_arg_ok(val v) { return v.t == VT_NONE || v.t == VT_ABSENT || is_intlike(v); }
+
 static val do_slice(interp *I, val obj, val start, val stop, val stepv)
 {
     if (obj.t == VT_UNDEF) fail_undefined(I, obj);
+    /* a TypeError inside Jinja2's getitem gives undefined, not an error */
+    if (!slice_arg_ok(start) || !slice_arg_ok(stop) || !slice_arg_ok(stepv)) return v_missing(obj, NULL, 0, 0);
     int64_t b, e, s;
     if (obj.t == VT_LIST && !(obj.fl & (VF_GEN | VF_VIEW))) {
         slice_indices(I, start, stop, stepv, obj.u.l->n, &b, &e, &s);
@@ -2775,7 +2816,10 @@ static val binop(interp *I, int op, val a, val b)
                 if (r != 0 && ((r < 0) != (y < 0))) r += y;
                 return v_int(r);
             case OP_POW:
-                if (y < 0) return v_float(pow((double)x, (double)y));
+                if (y < 0) {
+                    if (x == 0) RFAIL(I, "0.0 cannot be raised to a negative power");
+                    return v_float(pow((double)x, (double)y));
+                }
                 r = 1;
                 for (int64_t i = 0; i < y; i++) {
                     if (__builtin_mul_overflow(r, x, &r)) goto ovf;
@@ -2802,7 +2846,14 @@ static val binop(interp *I, int op, val a, val b)
             if (r != 0 && ((r < 0) != (y < 0))) r += y;
             return v_float(r);
         }
-        case OP_POW: return v_float(pow(x, y));
+        case OP_POW: {
+            if (x == 0 && y < 0) RFAIL(I, "0.0 cannot be raised to a negative power");
+            if (x < 0 && y != floor(y))
+                IFAIL(I, CHAT_TMPL_ERR_UNSUPPORTED, "complex numbers are not supported");
+            double r = pow(x, y);
+            if (isinf(r) && isfinite(x) && isfinite(y)) RFAIL(I, "numerical result out of range");
+            return v_float(r);
+        }
         }
     }
     if (op == OP_ADD && a.t == VT_STR && b.t == VT_STR) return str_concat(I, a, b);

@@ -423,6 +423,18 @@ static const struct unit { const char *tmpl; const char *want; } UNITS[] = {
      NULL /* TypeError: not all arguments converted during string formatting */},
     {"{% set g = [1,2,3]|select %}{{ g|list }}{{ g|list }}|{% set h = [1,2,3,4]|map('string') %}{{ h|first }}{{ h|list }}|{% set k = [1,2,3,4]|select %}{{ 2 in k }}{{ k|list }}|{% set m = [1,2,3,4]|select %}{% for i in m %}{% if i == 2 %}{% break %}{% endif %}{% endfor %}{{ m|list }}|{{ 'y' if []|select else 'n' }}|{% set e = d|items %}{% for a, b in e %}{{ a }}{% endfor %}{% for a, b in e %}{{ a }}{% endfor %}",
      "[1, 2, 3][]|1['2', '3', '4']|True[3, 4]|[3, 4]|y|ba"},
+    {"{{ 0x1F }}|{{ 0o17 }}|{{ 0b101 }}|{{ 0 }}|{{ 00 }}|{{ 1_000 }}|{{ 0.5 }}|{{ 007.5 }}|{{ [1,2,3][[1]:4] }}|{{ [1,2,3]['a':] }}|{{ 10 ** -400 }}|{{ 2 ** 0.5 }}|{{ namespace(a=1, b='x') }}|{{ 2 ** 62 }}",
+     "31|15|5|0|0|1000|0.5|7.5|||0.0|1.4142135623730951|<Namespace {'a': 1, 'b': 'x'}>|4611686018427387904"},
+    {"{% for k, in [[1]] %}{{ k }}{% endfor %}",
+     NULL /* TemplateSyntaxError: expected token 'in', got '[' */},
+    {"{% set a, = [1] %}{{ a }}",
+     NULL /* TemplateSyntaxError: unexpected '=' */},
+    {"{{ range(050)|length }}",
+     NULL /* TemplateSyntaxError: expected token ',', got 'integer' */},
+    {"{{ 1.5 ** 10000 }}",
+     NULL /* OverflowError: (34, 'Numerical result out of range') */},
+    {"{% for k in [[1]], %}{{ k }}{% endfor %}",
+     "[[1]]"},
 };
 
 static long render(const char *tmpl, const char *msgs, const char *tools, const char *vars, unsigned flags,
