@@ -2459,7 +2459,7 @@ static void iterate(interp *I, val v, const val **items, uint32_t *n)
     case VT_LIST:
         if (v.fl & VF_GEN) {   /* consume the generator */
             vlist *l = v.u.l;
-            *items = l->v + l->pos;
+            *items = l->v ? l->v + l->pos : NULL;
             *n = l->n - l->pos;
             l->pos = l->n;
             return;

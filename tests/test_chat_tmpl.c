@@ -700,6 +700,29 @@ static void test_compile_memory(void)
     free(src);
 }
 
+/* CHAT_TMPL_COMPILE_BOUND holds for dense adversarial sources too. */
+static void test_compile_bound(void)
+{
+    static const char *const unit[] = {"{{a}}", "1,", ".a", "{%if a%}{%endif%}", "{{a(b,c,d)}}", "x|a", "{#c#}", "a~", "(a,b),"};
+    static const char *const head[] = {"", "{{[", "{{b", "", "", "{{y", "", "{{", "{{["};
+    static const char *const tail[] = {"", "1]}}", "}}", "", "", "}}", "", "a}}", "1]}}"};
+    static char src[1 << 14];   /* the bound of this must fit in MEM_CAP */
+    char err[256];
+    const chat_tmpl *t;
+    for (size_t u = 0; u < sizeof unit / sizeof unit[0]; u++) {
+        size_t o = (size_t)snprintf(src, sizeof src, "%s", head[u]);
+        while (o + strlen(unit[u]) + 8 < sizeof src) o += (size_t)snprintf(src + o, sizeof src - o, "%s", unit[u]);
+        o += (size_t)snprintf(src + o, sizeof src - o, "%s", tail[u]);
+        int rc = chat_tmpl_compile(src, o, g_mem, MEM_CAP, &t, err, sizeof err);
+        size_t need = rc == 0 ? chat_tmpl_size(t) : 0;
+        /* the tokens also need room while parsing: retry at the bound */
+        int rc2 = chat_tmpl_compile(src, o, g_mem, CHAT_TMPL_COMPILE_BOUND(o), &t, err, sizeof err);
+        T_CHECK(rc == rc2 && (rc != 0 || need <= CHAT_TMPL_COMPILE_BOUND(o)),
+                "compile bound for %zu bytes of \"%s\" (%.1f bytes/byte, rc %d %d: %s)", o, unit[u],
+                (double)need / (double)o, rc, rc2, err);
+    }
+}
+
 /* Every prefix of a real template compiles or fails cleanly, and renders. */
 static void test_prefixes(void)
 {
@@ -838,6 +861,7 @@ int main(void)
     test_errors();
     test_limits();
     test_compile_memory();
+    test_compile_bound();
     test_prefixes();
     test_flags();
     test_chatml();
