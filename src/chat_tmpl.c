@@ -4906,6 +4906,33 @@ static void args_to_objects(interp *I, val messages)
     }
 }
 
+/* CHAT_TMPL_FLATTEN_PARTS: content given as a list of parts becomes the
+ * text of its text parts joined with "\n" (other parts are dropped). */
+static void flatten_parts(interp *I, val messages)
+{
+    if (messages.t != VT_LIST) return;
+    for (uint32_t m = 0; m < messages.u.l->n; m++) {
+        val msg = messages.u.l->v[m];
+        if (msg.t != VT_DICT) continue;
+        int ci = dict_find_str(msg.u.d, "content", 7);
+        if (ci < 0 || msg.u.d->v[ci].t != VT_LIST) continue;
+        val parts = msg.u.d->v[ci];
+        sink k = sink_arena();
+        int first = 1;
+        for (uint32_t i = 0; i < parts.u.l->n; i++) {
+            val part = parts.u.l->v[i];
+            if (part.t != VT_DICT) continue;
+            int ti = dict_find_str(part.u.d, "type", 4), xi = dict_find_str(part.u.d, "text", 4);
+            if (ti < 0 || xi < 0 || part.u.d->v[ti].t != VT_STR || part.u.d->v[xi].t != VT_STR) continue;
+            if (!name_eq(part.u.d->v[ti].u.s, part.u.d->v[ti].n, "text")) continue;
+            if (!first) sink_putc(I, &k, '\n');
+            sink_put(I, &k, part.u.d->v[xi].u.s, part.u.d->v[xi].n);
+            first = 0;
+        }
+        msg.u.d->v[ci] = sink_val(I, &k);
+    }
+}
+
 /* ======================================================================
  * Public API
  * ====================================================================== */
@@ -5048,9 +5075,9 @@ size_t chat_tmpl_size(const chat_tmpl *t) { return t ? t->size : 0; }
 
 #define VSTACK 512    /* call arguments in flight (all nesting levels) */
 
-long chat_tmpl_render(const chat_tmpl *t, const chat_tmpl_input *in,
-                      void *scratch, size_t scratch_cap,
-                      char *out, size_t cap, char *err, size_t errcap)
+static long render_once(const chat_tmpl *t, const chat_tmpl_input *in, unsigned flags,
+                        void *scratch, size_t scratch_cap,
+                        char *out, size_t cap, char *err, size_t errcap)
 {
     interp *I;
     interp st;
@@ -5062,7 +5089,7 @@ long chat_tmpl_render(const chat_tmpl *t, const chat_tmpl_input *in,
     arena_init(&I->a, scratch, scratch_cap);
     sink top = {out, 0, cap, 0};
     I->out = &top;
-    I->flags = in->flags;
+    I->flags = flags;
     I->now = in->now;
     I->max_steps = in->max_steps ? in->max_steps : CHAT_TMPL_STEPS_DEFAULT;
     I->max_depth = in->max_depth > 0 ? in->max_depth : CHAT_TMPL_DEPTH_DEFAULT;
@@ -5071,7 +5098,7 @@ long chat_tmpl_render(const chat_tmpl *t, const chat_tmpl_input *in,
         if (out && cap) out[0] = 0;
         return I->e.code;
     }
-    if (!t) fail_at(&I->e, CHAT_TMPL_ERR_INPUT, 0, "no template");
+    if (!t || !in) fail_at(&I->e, CHAT_TMPL_ERR_INPUT, 0, "no template or input");
     I->vs = ialloc(I, VSTACK * sizeof(arg), 8);
     I->vscap = VSTACK;
 
@@ -5081,14 +5108,15 @@ long chat_tmpl_render(const chat_tmpl *t, const chat_tmpl_input *in,
     if (!in->messages_json) fail_at(&I->e, CHAT_TMPL_ERR_INPUT, 0, "messages missing");
     val msgs = json_text_val(I, in->messages_json, in->messages_len, "messages");
     if (msgs.t != VT_LIST) fail_at(&I->e, CHAT_TMPL_ERR_INPUT, 0, "messages must be a JSON array");
-    if (in->flags & CHAT_TMPL_ARGS_OBJECT) args_to_objects(I, msgs);
+    if (flags & CHAT_TMPL_ARGS_OBJECT) args_to_objects(I, msgs);
+    if (flags & CHAT_TMPL_FLATTEN_PARTS) flatten_parts(I, msgs);
     frame_set(I, ctx, "messages", 8, msgs);
     frame_set(I, ctx, "tools", 5, in->tools_json ? json_text_val(I, in->tools_json, in->tools_len, "tools") : v_none());
     frame_set(I, ctx, "documents", 9, v_none());
     frame_set(I, ctx, "add_generation_prompt", 21, v_bool(in->add_generation_prompt));
     if (in->bos_token) frame_set(I, ctx, "bos_token", 9, v_cstr(in->bos_token));
     if (in->eos_token) frame_set(I, ctx, "eos_token", 9, v_cstr(in->eos_token));
-    if (in->flags & CHAT_TMPL_ENABLE_THINKING) frame_set(I, ctx, "enable_thinking", 15, v_bool(1));
+    if (flags & CHAT_TMPL_ENABLE_THINKING) frame_set(I, ctx, "enable_thinking", 15, v_bool(1));
     if (in->vars_json) {
         val vars = json_text_val(I, in->vars_json, in->vars_len, "vars");
         if (vars.t != VT_DICT) fail_at(&I->e, CHAT_TMPL_ERR_INPUT, 0, "vars must be a JSON object");
@@ -5102,19 +5130,40 @@ long chat_tmpl_render(const chat_tmpl *t, const chat_tmpl_input *in,
     exec_body(I, t->body, &ctl);
 
     size_t n = top.len;
-    if ((in->flags & CHAT_TMPL_STRIP_BOS) && in->bos_token && in->bos_token[0]) {
+    if ((flags & CHAT_TMPL_STRIP_BOS) && in->bos_token && in->bos_token[0]) {
         size_t bl = strlen(in->bos_token);
         if (n >= bl && memcmp(out, in->bos_token, bl) == 0) {
             memmove(out, out + bl, n - bl);
             n -= bl;
         }
     }
-    if ((in->flags & CHAT_TMPL_STRIP_EOS) && in->eos_token && in->eos_token[0]) {
+    if ((flags & CHAT_TMPL_STRIP_EOS) && in->eos_token && in->eos_token[0]) {
         size_t el = strlen(in->eos_token);
         if (n >= el && memcmp(out + n - el, in->eos_token, el) == 0) n -= el;
     }
     if (n < cap) out[n] = 0;
     return (long)n;
+}
+
+long chat_tmpl_render(const chat_tmpl *t, const chat_tmpl_input *in,
+                      void *scratch, size_t scratch_cap,
+                      char *out, size_t cap, char *err, size_t errcap)
+{
+    unsigned flags = in ? in->flags : 0;
+    long r = render_once(t, in, flags, scratch, scratch_cap, out, cap, err, errcap);
+    unsigned more = CHAT_TMPL_ARGS_OBJECT | CHAT_TMPL_FLATTEN_PARTS;
+    if ((flags & CHAT_TMPL_ADAPT) && (r == CHAT_TMPL_ERR_RENDER || r == CHAT_TMPL_ERR_RAISED) &&
+        (flags & more) != more) {
+        /* the template may want object arguments / string content */
+        char err2[8];
+        long r2 = render_once(t, in, flags | more, scratch, scratch_cap, out, cap, err2, sizeof err2);
+        if (r2 >= 0) {
+            if (err && errcap) err[0] = 0;
+            return r2;
+        }
+        r = render_once(t, in, flags, scratch, scratch_cap, out, cap, err, errcap);   /* first error */
+    }
+    return r;
 }
 
 long chat_tmpl_render_src(const char *src, size_t src_len, const chat_tmpl_input *in,

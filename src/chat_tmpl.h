@@ -153,9 +153,20 @@ enum {
     /* Allow list.append/pop/extend/insert/remove and dict.update/pop on
      * values (llama.cpp's engine does; Jinja2's immutable sandbox raises). */
     CHAT_TMPL_MUTABLE = 1u << 4,
-    /* Everything llama.cpp does that is implemented here. */
+    /* Content given as a list of parts becomes one string: the text of its
+     * text parts joined with "\n" (llama.cpp does this for templates that
+     * cannot iterate parts); other parts are dropped. */
+    CHAT_TMPL_FLATTEN_PARTS = 1u << 5,
+    /* When the render fails (CHAT_TMPL_ERR_RENDER / _RAISED), render again
+     * with CHAT_TMPL_ARGS_OBJECT and CHAT_TMPL_FLATTEN_PARTS added: templates
+     * that need object arguments or string content then work, the others
+     * see the messages as sent (llama.cpp probes each template for these
+     * needs; this is the cheap equivalent). The first error is reported if
+     * the second attempt fails too. */
+    CHAT_TMPL_ADAPT = 1u << 6,
+    /* What llama.cpp does, as far as implemented here. */
     CHAT_TMPL_LLAMA_CPP = CHAT_TMPL_STRIP_BOS | CHAT_TMPL_ENABLE_THINKING |
-                          CHAT_TMPL_ARGS_OBJECT | CHAT_TMPL_MUTABLE
+                          CHAT_TMPL_MUTABLE | CHAT_TMPL_ADAPT
 };
 
 /* What the template sees. JSON texts need not be NUL-terminated and are

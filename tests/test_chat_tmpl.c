@@ -189,6 +189,56 @@ static void test_corpus(void)
     }
     T_NOTE("corpus: %d/%d renders byte-identical, %d/%d Jinja2 errors reproduced, %d unsupported cases run",
            got_ok, want_ok, got_err, want_err, other);
+
+    /* llama.cpp's own renders of the same conversations (bos "<s>", eos
+     * "</s>", its real clock): with CHAT_TMPL_LLAMA_CPP most are reproduced;
+     * the rest need llama.cpp's open prefill of a final assistant message,
+     * its real date, its template-specific workarounds or its more lenient
+     * engine (see ../shared/golden/README.md section 4). */
+    size_t llen;
+    t_shared(path, sizeof path, "templates/llama_cpp_vs_jinja2.json");
+    char *ll_js = slurp(path, &llen);
+    int lmatch = 0, ltotal = 0;
+    if (ll_js) {
+        int cap = 1 << 18;
+        json_tok *lt = malloc((size_t)cap * sizeof *lt);
+        json_parser p3 = {0};
+        int n3 = json_parse(&p3, ll_js, llen, lt, cap);
+        int lres = n3 > 0 ? json_obj_get(ll_js, lt, 0, "results") : -1;
+        static char want[1 << 16];
+        for (int ti = 0; lres >= 0 && ti < nt; ti++) {
+            size_t slen;
+            snprintf(path, sizeof path, "%s/%s.jinja", dir, names[ti]);
+            char *src = slurp(path, &slen);
+            int tr = json_obj_get(ll_js, lt, lres, names[ti]);
+            for (int ci = 0; src && ci < ncase; ci++) {
+                int txt = json_obj_get(ll_js, lt, json_obj_get(ll_js, lt, tr, cases[ci].name), "llama_cpp_text");
+                if (json_tok_type(lt, txt) != JSON_STRING) continue;
+                int wl = json_string_unescape(ll_js, lt, txt, want, sizeof want);
+                if (wl < 0) continue;
+                chat_tmpl_input in;
+                memset(&in, 0, sizeof in);
+                in.messages_json = cases[ci].msgs;
+                in.messages_len = cases[ci].msgs_len;
+                in.tools_json = cases[ci].tools;
+                in.tools_len = cases[ci].tools_len;
+                in.bos_token = "<s>";
+                in.eos_token = "</s>";
+                in.add_generation_prompt = cases[ci].add_gen;
+                in.flags = CHAT_TMPL_LLAMA_CPP;
+                in.now = now;   /* deterministic: llama.cpp's real dates do not match */
+                char err[256];
+                long n = chat_tmpl_render_src(src, slen, &in, g_mem, MEM_CAP, g_out, OUT_CAP, err, sizeof err);
+                ltotal++;
+                lmatch += n == wl && memcmp(g_out, want, (size_t)wl) == 0;
+            }
+            free(src);
+        }
+        free(lt);
+        free(ll_js);
+    }
+    T_NOTE("llama.cpp mode: %d/%d of llama.cpp's own renders reproduced byte for byte", lmatch, ltotal);
+    T_CHECK(ltotal == 0 || lmatch >= 320, "CHAT_TMPL_LLAMA_CPP reproduces llama.cpp's renders (%d/%d)", lmatch, ltotal);
     T_CHECK(want_ok == 394, "corpus has the 394 expected renders (found %d)", want_ok);
     for (int i = 0; i < nt; i++) free(names[i]);
     free(cases_js);
