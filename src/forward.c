@@ -324,6 +324,17 @@ size_t fwd_kv_bytes(const fwd_kv *kv)
 #define FA_TILE 64      /* ggml's GGML_FA_TILE_Q and GGML_FA_TILE_KV */
 #define FA_SIMD_W 16    /* AVX-512 floats per vector: the tiled path needs hd_v % 16 == 0 */
 
+/* One sequence of the batch being evaluated: rows row0 .. row0+T-1 of the
+ * activation buffers, positions p0 .. p0+T-1 of its cache. */
+typedef struct fwd_seg {
+    fwd_kv *kv;
+    int row0, T, p0;
+    int n_out;               /* rows (its last ones) whose logits are wanted: 0, 1 or T */
+    int tiled;               /* attention takes the tiled path (T >= FA_TILE) */
+    int n_tiles;             /* query tiles per head (tiled path) */
+    int64_t item0;           /* its first attention work item */
+} fwd_seg;
+
 static int vdt_of(int type)
 {
     return kern_type_traits(type)->vec_dot_type;
@@ -351,6 +362,31 @@ static int need_matmul(fwd_ctx *c, const model_weight *w, size_t *max_row)
     return 0;
 }
 
+/* The matmul kernel of each weight type: kt's own mul_mat, or, when kt has
+ * none for that type, the mul_mat of another compiled table this CPU runs.
+ * kernels.h promises every table bit-identical results to the reference
+ * (test_kernels checks it), so borrowing changes no output; it matters for
+ * speed: a tiled mul_mat unpacks each weight block once for all the tokens
+ * of a step, which is what makes several users' decode steps cheap (with
+ * per-pair vec_dot, 4 tokens cost 4 times 1). A single token keeps kt's own
+ * kernel (its vec_dot is the fastest gemv). The reference table, when
+ * chosen, is used alone (it is the specification under test).
+ * TODO(kernels): drop this once every table has its own mul_mat entries. */
+static void pick_mul_mat(fwd_ctx *c)
+{
+    for (int t = 0; t < KERN_TYPE_COUNT; t++) c->mm[t] = c->kt;
+    if (c->kt == &kern_table_ref) return;
+    char names[128];
+    snprintf(names, sizeof names, "%s", kern_compiled_names());
+    char *save = NULL;
+    for (char *n = strtok_r(names, " ", &save); n; n = strtok_r(NULL, " ", &save)) {
+        const kern_table *o = kern_select(n);
+        if (!o) continue;
+        for (int t = 0; t < KERN_TYPE_COUNT; t++)
+            if (!c->mm[t]->mul_mat[t] && o->mul_mat[t] && c->kt->vec_dot[t]) c->mm[t] = o;
+    }
+}
+
 int fwd_init(fwd_ctx *c, const model *m, const kern_table *kt, thread_pool *tp, int n_batch)
 {
     memset(c, 0, sizeof *c);
@@ -362,6 +398,7 @@ int fwd_init(fwd_ctx *c, const model *m, const kern_table *kt, thread_pool *tp, 
     }
     c->m = m;
     c->kt = kt;
+    pick_mul_mat(c);
     c->tp = tp;
     c->n_batch = n_batch > 0 ? n_batch : FWD_BATCH_DEFAULT;
     c->n_threads = tp ? tp->n_threads : 1;
@@ -411,8 +448,13 @@ int fwd_init(fwd_ctx *c, const model *m, const kern_table *kt, thread_pool *tp, 
                    2 * FA_TILE + 16;
     c->ws_floats = one > tiled ? one : tiled;
     c->ws = malloc((size_t)c->n_threads * c->ws_floats * sizeof(float));
+    c->pos = malloc(B * sizeof *c->pos);
+    c->row_seq = malloc(B * sizeof *c->row_seq);
+    c->many = malloc(B);
+    c->segs = malloc(B * sizeof *c->segs);
     if (!c->x || !c->xn || !c->qkv || !c->att || !c->tmp || !c->ffgu || !c->ffh || !c->rope ||
-        !c->act[0] || !c->act[1] || !c->act[2] || !c->ws) {
+        !c->act[0] || !c->act[1] || !c->act[2] || !c->ws || !c->pos || !c->row_seq || !c->many ||
+        !c->segs) {
         fwd_free(c);
         snprintf(c->err, sizeof c->err, "out of memory for the forward scratch");
         return FWD_ERR_NOMEM;
@@ -432,6 +474,10 @@ void fwd_free(fwd_ctx *c)
     free(c->rope);
     for (int i = 0; i < 3; i++) free(c->act[i]);
     free(c->ws);
+    free(c->pos);
+    free(c->row_seq);
+    free(c->many);
+    free(c->segs);
     char err[sizeof c->err];
     memcpy(err, c->err, sizeof err);
     memset(c, 0, sizeof *c);
@@ -463,8 +509,10 @@ typedef struct mm_part {
 
 typedef struct mm_job {
     const kern_table *kt;
+    const kern_table *const *mm;   /* fwd_ctx.mm */
     int T;
     int64_t ld;              /* output row stride (floats) */
+    const unsigned char *many;   /* (T) 1 when the row's sequence has >= 2 rows here */
     int n_parts;
     mm_part p[3];
 } mm_job;
@@ -473,7 +521,9 @@ typedef struct mm_job {
  * latter two) with the summation order ggml uses on AVX-512: its vec_dot
  * for one token or ineligible shapes, llamafile's tinyBLAS for batches when
  * the row length is a multiple of the vector width and the row count a
- * multiple of 4. Scalar emulation: exact, not fast.
+ * multiple of 4. "Batch" means the token's own sequence has several rows in
+ * this matmul (mm_job.many), so the order does not depend on which other
+ * sequences share the pass. Scalar emulation: exact, not fast.
  * TODO(perf): ask the kernel tables for these orders in SIMD. */
 static float float_dot(int type, int gemm, int n, const void *w, const void *x)
 {
@@ -483,6 +533,10 @@ static float float_dot(int type, int gemm, int n, const void *w, const void *x)
     default:       return gemm ? gemm_bf16(n, w, x) : dot_bf16(n, w, x);
     }
 }
+
+/* Weight rows per kern_mul_mat call: small enough to stay in L1 while every
+ * token's activations pass, a multiple of the kernels' 4-row tiles. */
+#define MM_ROW_BLOCK 16
 
 static void mm_worker(void *ctx, int64_t r0, int64_t r1, int ith)
 {
@@ -494,32 +548,34 @@ static void mm_worker(void *ctx, int64_t r0, int64_t r1, int ith)
         int64_t hi = p->row0 + p->w->n_out;
         if (r1 < hi) hi = r1;
         if (lo >= hi) continue;
-        kern_vec_dot_fn dot = j->kt->vec_dot[p->w->type];
         const int n = (int)p->w->n_in;
         const int ft = p->w->type;
         if (ft == KERN_F32 || ft == KERN_F16 || ft == KERN_BF16) {
             /* float weights: ggml's exact summation order (see float_dot) */
-            const int gemm = j->T >= 2 && p->w->n_out % 4 == 0 &&
-                             n % (ft == KERN_BF16 ? 32 : 16) == 0;
+            const int shape_ok = p->w->n_out % 4 == 0 && n % (ft == KERN_BF16 ? 32 : 16) == 0;
             for (int64_t r = lo; r < hi; r++) {
                 const uint8_t *wr = (const uint8_t *)p->w->data + (size_t)(r - p->row0) * p->w->row_bytes;
                 for (int t = 0; t < j->T; t++)
                     p->out[(int64_t)t * j->ld + (r - p->row0)] =
-                        float_dot(ft, gemm, n, wr, p->act + (size_t)t * p->act_stride);
+                        float_dot(ft, shape_ok && j->many[t], n, wr, p->act + (size_t)t * p->act_stride);
             }
             continue;
         }
-        for (int64_t r = lo; r < hi; r++) {
-            const uint8_t *wr = (const uint8_t *)p->w->data + (size_t)(r - p->row0) * p->w->row_bytes;
-            for (int t = 0; t < j->T; t++)
-                dot(n, &p->out[(int64_t)t * j->ld + (r - p->row0)], wr,
-                    p->act + (size_t)t * p->act_stride);
+        /* quantized: a block of weight rows against every token, the rows
+         * staying in cache while the tokens pass (weights read once per
+         * call however many tokens, users, share it) */
+        for (int64_t r = lo; r < hi; r += MM_ROW_BLOCK) {
+            const int nr = hi - r < MM_ROW_BLOCK ? (int)(hi - r) : MM_ROW_BLOCK;
+            kern_mul_mat(j->T >= 2 ? j->mm[ft] : j->kt, ft, n, nr, j->T, p->out + (r - p->row0), (size_t)j->ld,
+                         (const uint8_t *)p->w->data + (size_t)(r - p->row0) * p->w->row_bytes,
+                         p->w->row_bytes, p->act, p->act_stride);
         }
     }
 }
 
 /* x: T rows of n_in floats, x_ld floats apart. w[i] -> out[i] (ld floats
- * per token). Every w[i] must have the same n_in. */
+ * per token). Every w[i] must have the same n_in. c->many[0..T) says which
+ * rows belong to a sequence with several rows in this matmul. */
 static void matmul(fwd_ctx *c, int T, const float *x, int64_t x_ld, int n_w,
                    const model_weight *const *w, float *const *out, int64_t ld)
 {
@@ -528,6 +584,8 @@ static void matmul(fwd_ctx *c, int T, const float *x, int64_t x_ld, int n_w,
     j.kt = c->kt;
     j.T = T;
     j.ld = ld;
+    j.many = c->many;
+    j.mm = c->mm;
     int conv_type[3];
     int n_conv = 0;
     int64_t rows = 0;
@@ -579,14 +637,12 @@ static void matmul1(fwd_ctx *c, int T, const float *x, int64_t x_ld, const model
  * simd_gemm), tile softmax with the exp approximation and F32 accumulators.
  * ====================================================================== */
 
+/* Work items: for each sequence in turn, n_head * T query rows (per-query
+ * path) or n_head * n_tiles tiles (tiled path); see fwd_seg.item0. */
 typedef struct attn_job {
     const fwd_ctx *c;
-    const fwd_kv *kv;
     int layer;
-    int T;                   /* queries in the micro-batch */
-    int p0;                  /* position of the first query */
-    int tiled;
-    int n_tiles;             /* query tiles per head (tiled path) */
+    int n_segs;
 } attn_job;
 
 static inline const void *kv_row(const fwd_kv *kv, const void *base, int dim, int layer, int pos,
@@ -596,16 +652,16 @@ static inline const void *kv_row(const fwd_kv *kv, const void *base, int dim, in
     return (const uint8_t *)base + (((size_t)layer * kv->n_ctx + pos) * dim + off) * es;
 }
 
-/* One query row (token t, head h) over positions 0..p0+t. */
-FAST static void attn_one(const attn_job *a, int h, int t, float *ws)
+/* One query row (token t of sequence g, head h) over positions 0..p0+t. */
+FAST static void attn_one(const attn_job *a, const fwd_seg *g, int h, int t, float *ws)
 {
     const model_hparams *hp = &a->c->m->hp;
-    const fwd_kv *kv = a->kv;
+    const fwd_kv *kv = g->kv;
     const int DK = hp->head_dim_k, DV = hp->head_dim_v;
     const int hk = h / (hp->n_head / hp->n_head_kv);
     const int ld = (hp->n_head + hp->n_head_kv) * DK + hp->n_head_kv * DV;
-    const float *q = a->c->qkv + (size_t)t * ld + (size_t)h * DK;
-    const int pos = a->p0 + t;
+    const float *q = a->c->qkv + (size_t)(g->row0 + t) * ld + (size_t)h * DK;
+    const int pos = g->p0 + t;
     const float scale = hp->kq_scale;
     const int f16 = kv->type == KERN_F16;
 
@@ -654,7 +710,7 @@ FAST static void attn_one(const attn_job *a, int h, int t, float *ws)
     if (f16)
         for (int d = 0; d < DV; d++) vkq32[d] = h2f(vkq16[d]);
     const float S_inv = S == 0.0f ? 0.0f : 1.0f / S;
-    float *out = a->c->att + (size_t)t * hp->n_head * DV + (size_t)h * DV;
+    float *out = a->c->att + (size_t)(g->row0 + t) * hp->n_head * DV + (size_t)h * DV;
     for (int d = 0; d < DV; d++) out[d] = vkq32[d] * S_inv;
 }
 
@@ -670,11 +726,11 @@ static inline double softmax_tile(float *row, float max)
     return sum;
 }
 
-/* Tiled path: queries t0 .. t0+rows-1 of head h. */
-FAST static void attn_tile(const attn_job *a, int h, int t0, int rows, float *ws)
+/* Tiled path: queries t0 .. t0+rows-1 of sequence g, head h. */
+FAST static void attn_tile(const attn_job *a, const fwd_seg *g, int h, int t0, int rows, float *ws)
 {
     const model_hparams *hp = &a->c->m->hp;
-    const fwd_kv *kv = a->kv;
+    const fwd_kv *kv = g->kv;
     const int DK = hp->head_dim_k, DV = hp->head_dim_v;
     const int hk = h / (hp->n_head / hp->n_head_kv);
     const int ld = (hp->n_head + hp->n_head_kv) * DK + hp->n_head_kv * DV;
@@ -690,14 +746,14 @@ FAST static void attn_tile(const attn_job *a, int h, int t0, int rows, float *ws
     float *Sr = Mr + FA_TILE;                 /* (64) running sum */
 
     for (int tq = 0; tq < rows; tq++) {
-        memcpy(Q + tq * DK, a->c->qkv + (size_t)(t0 + tq) * ld + (size_t)h * DK,
+        memcpy(Q + tq * DK, a->c->qkv + (size_t)(g->row0 + t0 + tq) * ld + (size_t)h * DK,
                (size_t)DK * sizeof(float));
         Mr[tq] = -INFINITY;
         Sr[tq] = 0.0f;
     }
     memset(VKQ, 0, (size_t)rows * DV * sizeof(float));
 
-    const int p_first = a->p0 + t0;
+    const int p_first = g->p0 + t0;
     const int n_kv = p_first + rows;          /* keys 0 .. last query's position */
     for (int ic = 0; ic < n_kv; ic += FA_TILE) {
         const int kv_tile = n_kv - ic < FA_TILE ? n_kv - ic : FA_TILE;
@@ -758,7 +814,7 @@ FAST static void attn_tile(const attn_job *a, int h, int t0, int rows, float *ws
     }
     for (int tq = 0; tq < rows; tq++) {
         const float S_inv = Sr[tq] == 0.0f ? 0.0f : 1.0f / Sr[tq];
-        float *out = a->c->att + (size_t)(t0 + tq) * hp->n_head * DV + (size_t)h * DV;
+        float *out = a->c->att + (size_t)(g->row0 + t0 + tq) * hp->n_head * DV + (size_t)h * DV;
         for (int d = 0; d < DV; d++) out[d] = VKQ[tq * DV + d] * S_inv;
     }
 }
@@ -767,16 +823,21 @@ static void attn_worker(void *ctx, int64_t i0, int64_t i1, int ith)
 {
     const attn_job *a = ctx;
     float *ws = a->c->ws + (size_t)ith * a->c->ws_floats;
+    const fwd_seg *segs = a->c->segs;
+    int s = 0;
     for (int64_t i = i0; i < i1; i++) {
-        if (a->tiled) {
-            int h = (int)(i / a->n_tiles);
-            int t0 = (int)(i % a->n_tiles) * FA_TILE;
-            int rows = a->T - t0 < FA_TILE ? a->T - t0 : FA_TILE;
-            attn_tile(a, h, t0, rows, ws);
+        while (s + 1 < a->n_segs && segs[s + 1].item0 <= i) s++;
+        const fwd_seg *g = &segs[s];
+        const int64_t k = i - g->item0;
+        if (g->tiled) {
+            int h = (int)(k / g->n_tiles);
+            int t0 = (int)(k % g->n_tiles) * FA_TILE;
+            int rows = g->T - t0 < FA_TILE ? g->T - t0 : FA_TILE;
+            attn_tile(a, g, h, t0, rows, ws);
         } else {
-            int h = (int)(i / a->T);
-            int t = (int)(i % a->T);
-            attn_one(a, h, t, ws);
+            int h = (int)(k / g->T);
+            int t = (int)(k % g->T);
+            attn_one(a, g, h, t, ws);
         }
     }
 }
@@ -793,10 +854,11 @@ static void add_bias(float *y, int T, int64_t ld, const model_weight *b)
         for (int64_t i = 0; i < b->n_in; i++) y[(int64_t)t * ld + i] += bv[i];
 }
 
-/* One micro-batch of T tokens at positions p0.. ; logits for the last
- * n_out tokens (0, 1 or T) into out (n_out * n_vocab). */
-static void forward_batch(fwd_ctx *c, fwd_kv *kv, const int32_t *tok, int T, int p0, float *out,
-                          int n_out)
+/* One pass over validated sequences (their tokens sum to <= n_batch):
+ * rows are the sequences' tokens back to back. Logits of the wanted rows
+ * (each sequence's last n_logits) into out, sequence after sequence. Every
+ * cache's n_past advances by its sequence's token count. */
+static void forward_pass(fwd_ctx *c, const fwd_seq *seqs, int n_seqs, float *out)
 {
     const model *m = c->m;
     const model_hparams *hp = &m->hp;
@@ -806,20 +868,45 @@ static void forward_batch(fwd_ctx *c, fwd_kv *kv, const int32_t *tok, int T, int
     const int ld = nq + nk + nv;
     const int neox = hp->rope_type == MODEL_ROPE_NEOX;
 
+    /* rows and sequences: positions, attention work items */
+    int T = 0, n_out = 0;
+    int64_t items = 0, attn_work = 0;
+    for (int s = 0; s < n_seqs; s++) {
+        fwd_seg *g = &c->segs[s];
+        g->kv = seqs[s].kv;
+        g->row0 = T;
+        g->T = seqs[s].n;
+        g->p0 = seqs[s].kv->n_past;
+        g->n_out = seqs[s].n_logits;
+        g->tiled = g->T >= FA_TILE && DV % FA_SIMD_W == 0;
+        g->n_tiles = (g->T + FA_TILE - 1) / FA_TILE;
+        g->item0 = items;
+        items += (int64_t)hp->n_head * (g->tiled ? g->n_tiles : g->T);
+        attn_work += (int64_t)hp->n_head * g->T * (g->p0 + g->T) * (DK + DV);
+        for (int t = 0; t < g->T; t++) {
+            c->pos[T + t] = g->p0 + t;
+            c->row_seq[T + t] = s;
+        }
+        T += g->T;
+        n_out += g->n_out;
+    }
+
     /* token embeddings */
     kern_to_float_fn embd = c->kt->to_float[m->tok_embd.type];
-    for (int t = 0; t < T; t++)
-        embd((const uint8_t *)m->tok_embd.data + (size_t)tok[t] * m->tok_embd.row_bytes,
-             c->x + (size_t)t * E, E);
+    for (int s = 0; s < n_seqs; s++)
+        for (int t = 0; t < seqs[s].n; t++)
+            embd((const uint8_t *)m->tok_embd.data + (size_t)seqs[s].tokens[t] * m->tok_embd.row_bytes,
+                 c->x + (size_t)(c->segs[s].row0 + t) * E, E);
 
-    /* rope cos/sin per token, shared by every layer */
+    /* rope cos/sin per row, shared by every layer */
     const float theta_scale = powf(hp->rope_base, -2.0f / (float)hp->n_rot);
     for (int t = 0; t < T; t++)
-        rope_cache(c->rope + (size_t)t * hp->n_rot, p0 + t, hp->n_rot, theta_scale,
+        rope_cache(c->rope + (size_t)t * hp->n_rot, c->pos[t], hp->n_rot, theta_scale,
                    hp->rope_freq_scale, m->rope_freqs);
 
     for (int l = 0; l < hp->n_layer; l++) {
         const model_layer *L = &m->layers[l];
+        for (int t = 0; t < T; t++) c->many[t] = c->segs[c->row_seq[t]].T >= 2;
 
         /* --- attention block --- */
         for (int t = 0; t < T; t++)
@@ -849,9 +936,10 @@ static void forward_batch(fwd_ctx *c, fwd_kv *kv, const int32_t *tok, int T, int
             }
             if (hp->q_scale != 1.0f)
                 for (int i = 0; i < nq; i++) q[i] *= hp->q_scale;
-            /* K and V into the cache (rounded to F16 there) */
+            /* K and V into the row's own cache (rounded to F16 there) */
+            fwd_kv *kv = c->segs[c->row_seq[t]].kv;
             const float *v = k + nk;
-            const int pos = p0 + t;
+            const int pos = c->pos[t];
             if (kv->type == KERN_F16) {
                 kern_f16 *kd = (kern_f16 *)kv->k + ((size_t)l * kv->n_ctx + pos) * kv->dim_k;
                 kern_f16 *vd = (kern_f16 *)kv->v + ((size_t)l * kv->n_ctx + pos) * kv->dim_v;
@@ -865,11 +953,9 @@ static void forward_batch(fwd_ctx *c, fwd_kv *kv, const int32_t *tok, int T, int
             }
         }
 
-        attn_job aj = { .c = c, .kv = kv, .layer = l, .T = T, .p0 = p0 };
-        aj.tiled = T >= FA_TILE && DV % FA_SIMD_W == 0;
-        aj.n_tiles = (T + FA_TILE - 1) / FA_TILE;
-        run_for(c, (int64_t)hp->n_head * (aj.tiled ? aj.n_tiles : T),
-                (int64_t)hp->n_head * T * (p0 + T) * (DK + DV), attn_worker, &aj);
+        /* every sequence attends over its own cache */
+        attn_job aj = { .c = c, .layer = l, .n_segs = n_seqs };
+        run_for(c, items, attn_work, attn_worker, &aj);
 
         matmul1(c, T, c->att, no, &L->wo, c->tmp, E);
         add_bias(c->tmp, T, E, &L->bo);
@@ -877,17 +963,25 @@ static void forward_batch(fwd_ctx *c, fwd_kv *kv, const int32_t *tok, int T, int
 
         /* --- feed-forward block --- */
         /* In the last layer only the rows whose logits are wanted go on (as
-         * llama.cpp's inp_out_ids does): less work, and the matmul sees the
-         * same number of rows as ggml's, hence the same summation order. */
-        int r0 = 0, R = T;
+         * llama.cpp's inp_out_ids does): less work, and each sequence's rows
+         * in the matmul are as many as in ggml's, hence the same summation
+         * order. They move to the front, sequence after sequence. */
+        int R = T;
         if (l == hp->n_layer - 1) {
-            r0 = T - n_out;
-            R = n_out;
+            R = 0;
+            for (int s = 0; s < n_seqs; s++) {
+                const fwd_seg *g = &c->segs[s];
+                for (int t = g->T - g->n_out; t < g->T; t++) {
+                    const int row = g->row0 + t;
+                    if (row != R)
+                        memmove(c->x + (size_t)R * E, c->x + (size_t)row * E, (size_t)E * sizeof(float));
+                    c->many[R++] = g->n_out >= 2;
+                }
+            }
             if (R <= 0) break;
         }
-        float *xr = c->x + (size_t)r0 * E;
         for (int t = 0; t < R; t++)
-            rmsnorm(c->xn + (size_t)t * E, xr + (size_t)t * E, E, L->ffn_norm.data, hp->rms_eps);
+            rmsnorm(c->xn + (size_t)t * E, c->x + (size_t)t * E, E, L->ffn_norm.data, hp->rms_eps);
         if (L->w_gate.data) {
             const model_weight *w[2] = { &L->w_gate, &L->w_up };
             float *o[2] = { c->ffgu, c->ffgu + F };
@@ -900,14 +994,38 @@ static void forward_batch(fwd_ctx *c, fwd_kv *kv, const int32_t *tok, int T, int
             fwd_swiglu(F, c->ffh + (size_t)t * F, gu, gu + F);
         }
         matmul1(c, R, c->ffh, F, &L->w_down, c->tmp, E);
-        for (size_t i = 0; i < (size_t)R * E; i++) xr[i] += c->tmp[i];
+        for (size_t i = 0; i < (size_t)R * E; i++) c->x[i] += c->tmp[i];
     }
 
-    if (n_out <= 0) return;
-    const int first = T - n_out;
-    for (int t = first; t < T; t++)
-        rmsnorm(c->xn + (size_t)t * E, c->x + (size_t)t * E, E, m->output_norm.data, hp->rms_eps);
-    matmul1(c, n_out, c->xn + (size_t)first * E, E, &m->output, out, hp->n_vocab);
+    if (n_out > 0) {
+        /* the wanted rows are rows 0 .. n_out-1 now, c->many set for them */
+        for (int t = 0; t < n_out; t++)
+            rmsnorm(c->xn + (size_t)t * E, c->x + (size_t)t * E, E, m->output_norm.data, hp->rms_eps);
+        matmul1(c, n_out, c->xn, E, &m->output, out, hp->n_vocab);
+    }
+    for (int s = 0; s < n_seqs; s++) seqs[s].kv->n_past += seqs[s].n;
+}
+
+/* The cache belongs to a model of this shape. */
+static int kv_fits(fwd_ctx *c, const fwd_kv *kv)
+{
+    const model_hparams *hp = &c->m->hp;
+    if (kv && kv->n_layer == hp->n_layer && kv->dim_k == hp->n_head_kv * hp->head_dim_k &&
+        kv->dim_v == hp->n_head_kv * hp->head_dim_v)
+        return 1;
+    snprintf(c->err, sizeof c->err, "KV cache does not belong to this model");
+    return 0;
+}
+
+static int tokens_ok(fwd_ctx *c, const int32_t *tokens, int n)
+{
+    const int n_vocab = c->m->hp.n_vocab;
+    for (int i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= n_vocab) {
+            snprintf(c->err, sizeof c->err, "token id %d out of range 0..%d", tokens[i], n_vocab - 1);
+            return 0;
+        }
+    return 1;
 }
 
 int fwd_eval(fwd_ctx *c, fwd_kv *kv, const int32_t *tokens, int n, float *logits, int all_logits)
@@ -917,37 +1035,67 @@ int fwd_eval(fwd_ctx *c, fwd_kv *kv, const int32_t *tokens, int n, float *logits
         snprintf(c->err, sizeof c->err, "empty batch");
         return FWD_ERR_ARG;
     }
-    if (kv->n_layer != hp->n_layer || kv->dim_k != hp->n_head_kv * hp->head_dim_k ||
-        kv->dim_v != hp->n_head_kv * hp->head_dim_v) {
-        snprintf(c->err, sizeof c->err, "KV cache does not belong to this model");
-        return FWD_ERR_ARG;
-    }
+    if (!kv_fits(c, kv)) return FWD_ERR_ARG;
     if (n > kv->n_ctx - kv->n_past) {
         snprintf(c->err, sizeof c->err, "context full: %d + %d tokens > %d", kv->n_past, n,
                  kv->n_ctx);
         return FWD_ERR_CTX_FULL;
     }
-    for (int i = 0; i < n; i++)
-        if (tokens[i] < 0 || tokens[i] >= hp->n_vocab) {
-            snprintf(c->err, sizeof c->err, "token id %d out of range 0..%d", tokens[i],
-                     hp->n_vocab - 1);
-            return FWD_ERR_ARG;
-        }
+    if (!tokens_ok(c, tokens, n)) return FWD_ERR_ARG;
     for (int done = 0; done < n;) {
         int T = n - done < c->n_batch ? n - done : c->n_batch;
         int last = done + T == n;
+        fwd_seq sq = { kv, tokens + done, T, 0 };
         float *out = NULL;
-        int n_out = 0;
         if (logits && all_logits) {
             out = logits + (size_t)done * hp->n_vocab;
-            n_out = T;
+            sq.n_logits = T;
         } else if (logits && last) {
             out = logits;
-            n_out = 1;
+            sq.n_logits = 1;
         }
-        forward_batch(c, kv, tokens + done, T, kv->n_past, out, n_out);
-        kv->n_past += T;
+        forward_pass(c, &sq, 1, out);
         done += T;
     }
+    return 0;
+}
+
+int fwd_eval_batch(fwd_ctx *c, const fwd_seq *seqs, int n_seqs, float *logits)
+{
+    if (n_seqs < 1 || !seqs) {
+        snprintf(c->err, sizeof c->err, "empty batch");
+        return FWD_ERR_ARG;
+    }
+    long total = 0, n_out = 0;
+    for (int s = 0; s < n_seqs; s++) {
+        const fwd_seq *q = &seqs[s];
+        if (q->n < 1 || !q->tokens || (q->n_logits != 0 && q->n_logits != 1 && q->n_logits != q->n)) {
+            snprintf(c->err, sizeof c->err, "sequence %d: %d tokens, %d logits", s, q->n, q->n_logits);
+            return FWD_ERR_ARG;
+        }
+        if (!kv_fits(c, q->kv)) return FWD_ERR_ARG;
+        if (q->n > q->kv->n_ctx - q->kv->n_past) {
+            snprintf(c->err, sizeof c->err, "sequence %d: context full: %d + %d tokens > %d", s,
+                     q->kv->n_past, q->n, q->kv->n_ctx);
+            return FWD_ERR_CTX_FULL;
+        }
+        if (!tokens_ok(c, q->tokens, q->n)) return FWD_ERR_ARG;
+        for (int r = 0; r < s; r++)
+            if (seqs[r].kv == q->kv) {
+                snprintf(c->err, sizeof c->err, "sequences %d and %d share a KV cache", r, s);
+                return FWD_ERR_ARG;
+            }
+        total += q->n;
+        n_out += q->n_logits;
+        if (total > c->n_batch) {
+            snprintf(c->err, sizeof c->err, "batch of %ld+ tokens > n_batch %d", total, c->n_batch);
+            return FWD_ERR_ARG;
+        }
+    }
+    if (n_out > 0 && !logits) {
+        snprintf(c->err, sizeof c->err, "logits wanted but no buffer");
+        return FWD_ERR_ARG;
+    }
+    forward_pass(c, seqs, n_seqs, logits);
     return 0;
 }

@@ -6,7 +6,7 @@
  *            position, F16 (default, as llama.cpp) or F32, sized once from
  *            the context length. The scheduler owns one per slot.
  *   fwd_ctx  everything else a forward pass needs: activation scratch for up
- *            to n_batch tokens, quantized-activation buffers, per-thread
+ *            to n_batch tokens (of one or several sequences), quantized-activation buffers, per-thread
  *            attention scratch. Sized once at fwd_init; fwd_eval allocates
  *            nothing. One per worker thread (not shareable concurrently).
  *
@@ -23,6 +23,9 @@
  *     fwd_init(&c, &m, kern_select(NULL), &pool, 512);
  *     fwd_eval(&c, &kv, prompt, n_prompt, logits, 0);     prompt -> logits of last
  *     fwd_eval(&c, &kv, &next, 1, logits, 0);             one decode step
+ *
+ * Several sequences (users) at once: fwd_eval_batch, one decode token or a
+ * prompt chunk per sequence, each with its own fwd_kv, in one pass.
  */
 #ifndef MOTE_FORWARD_H
 #define MOTE_FORWARD_H
@@ -66,6 +69,7 @@ typedef struct fwd_ctx fwd_ctx;
 struct fwd_ctx {
     const model *m;
     const kern_table *kt;
+    const kern_table *mm[KERN_TYPE_COUNT];   /* per weight type: the table whose mul_mat runs it */
     thread_pool *tp;         /* not owned */
     int n_batch;             /* max tokens per micro-batch */
     int n_threads;           /* tp->n_threads at init (scratch is per thread) */
@@ -82,6 +86,12 @@ struct fwd_ctx {
     size_t act_bytes;        /* capacity of each act buffer */
     float *ws;               /* per-thread attention scratch, ws_floats each */
     size_t ws_floats;
+    /* the batch being evaluated: one entry per row (token), one per sequence */
+    int *pos;                /* (n_batch) position of each row in its sequence */
+    int *row_seq;            /* (n_batch) index of the row's sequence */
+    unsigned char *many;     /* (n_batch) 1 when the row's sequence has >= 2 rows in the
+                                current matmul (selects ggml's batched float order) */
+    struct fwd_seg *segs;    /* (n_batch) per-sequence bookkeeping */
     char err[160];
 };
 
@@ -97,6 +107,36 @@ void fwd_free(fwd_ctx *c);
  * with all_logits, n * n_vocab floats (token-major). 0 or a negative
  * fwd_err; on error kv is unchanged. */
 int fwd_eval(fwd_ctx *c, fwd_kv *kv, const int32_t *tokens, int n, float *logits, int all_logits);
+
+/* One sequence's part of a multi-sequence batch. */
+typedef struct fwd_seq {
+    fwd_kv *kv;              /* its cache: the tokens go to kv->n_past.. (n_past advances) */
+    const int32_t *tokens;   /* n ids */
+    int n;                   /* >= 1: a decode token, or a prompt chunk */
+    int n_logits;            /* 0 (none), 1 (the last token) or n (every token) */
+} fwd_seq;
+
+/* Evaluate several sequences in one pass: every matmul runs once over all
+ * their tokens (the weights are read once per call, which is what makes
+ * batched decoding of several users cheap), attention runs per sequence
+ * over its own cache. The sequences' token counts must sum to at most
+ * c->n_batch (no micro-batching here) and no two may share a cache.
+ *
+ * logits (may be NULL when every n_logits is 0): the wanted rows, n_vocab
+ * floats each, sequence after sequence (sum of n_logits rows).
+ *
+ * Determinism: a sequence's results do not depend on the other sequences
+ * of the batch. Every output element is computed by the same kernel call
+ * on the same inputs as when the sequence runs alone with fwd_eval in
+ * micro-batches of the same sizes: quantized matmuls are vec_dot per
+ * (row, token) pair (kern_mul_mat is bit-identical to it); the float-weight
+ * order (vec_dot for one row, tinyBLAS for several) and the attention path
+ * (per query, or tiled for >= 64 queries) are chosen per sequence, from its
+ * own token count. So fwd_eval_batch({s}) == fwd_eval(s) bit for bit, and a
+ * sequence gives the same logits alone or batched with any others.
+ *
+ * 0 or a negative fwd_err (c->err); on error no cache changed. */
+int fwd_eval_batch(fwd_ctx *c, const fwd_seq *seqs, int n_seqs, float *logits);
 
 /* ---- exposed for tests: ggml-compatible scalar helpers ---- */
 

@@ -19,6 +19,13 @@
  *
  * llama-2-tiny-random is exempt (near-ties of 5e-5 everywhere): it runs,
  * its figures are printed, but only "loads and runs" is checked.
+ *
+ * Multi-sequence batches (fwd_eval_batch): three sequences evaluated
+ * together (prompt chunks mixed with decode tokens, a tiled-attention chunk
+ * among them) give every sequence exactly the logits it gets alone with
+ * fwd_eval (memcmp), on the built-in demo model (F32 weights, no shared
+ * data needed) and on shared models of each weight family; plus the
+ * argument checks.
  */
 #include <dirent.h>
 #include <math.h>
@@ -27,8 +34,10 @@
 #include <string.h>
 
 #include "forward.h"
+#include "gguf.h"
 #include "json.h"
 #include "model.h"
+#include "sched.h"
 #include "test.h"
 #include "thread.h"
 #include "tokenizer.h"
@@ -459,9 +468,187 @@ static void test_helpers(void)
     T_CHECK(e < 1e-5, "swiglu close to the exact function (%.2e)", e);
 }
 
+/* ---- multi-sequence batches ---- */
+
+#define BT_SEQS 3
+#define BT_DECODE 6
+#define BT_CHUNK 64
+
+/* Sequence s: prompt length, chunked by BT_CHUNK; prompt ids and the
+ * teacher-forced decode ids are fixed pseudo-random ids < n_vocab. */
+static const int bt_plen[BT_SEQS] = { 100, 5, 1 };
+
+static int32_t bt_id(int s, int i, int n_vocab)
+{
+    return (int32_t)(((unsigned)(s * 7919 + i * 104729 + 17)) % (unsigned)(n_vocab - 3)) + 3;
+}
+
+/* Each sequence alone (fwd_eval, micro-batches of BT_CHUNK): the logits
+ * after its prompt and after each decode token, (BT_SEQS, 1 + BT_DECODE,
+ * n_vocab). */
+static int bt_alone(const model *m, thread_pool *tp, float *ref)
+{
+    const int V = m->hp.n_vocab;
+    fwd_ctx c;
+    fwd_kv kv;
+    if (fwd_init(&c, m, NULL, tp, BT_CHUNK) < 0) return -1;
+    int rc = 0;
+    for (int s = 0; s < BT_SEQS && rc == 0; s++) {
+        int32_t ids[128];
+        for (int i = 0; i < bt_plen[s] + BT_DECODE; i++) ids[i] = bt_id(s, i, V);
+        if (fwd_kv_init(&kv, m, 256, KERN_F16) < 0) {
+            rc = -1;
+            break;
+        }
+        float *o = ref + (size_t)s * (1 + BT_DECODE) * V;
+        rc = fwd_eval(&c, &kv, ids, bt_plen[s], o, 0);
+        for (int k = 0; k < BT_DECODE && rc == 0; k++)
+            rc = fwd_eval(&c, &kv, ids + bt_plen[s] + k, 1, o + (size_t)(k + 1) * V, 0);
+        fwd_kv_free(&kv);
+    }
+    fwd_free(&c);
+    return rc;
+}
+
+/* All three together: each step, every sequence still running contributes
+ * its next prompt chunk or decode token. 1 if every logit equals the
+ * alone run's bit for bit, 0 if not, -1 on error. */
+static int bt_together(const model *m, thread_pool *tp, const float *ref, int *steps)
+{
+    const int V = m->hp.n_vocab;
+    fwd_ctx c;
+    fwd_kv kv[BT_SEQS];
+    int32_t ids[BT_SEQS][128];
+    int fed[BT_SEQS] = { 0 }, got[BT_SEQS] = { 0 };
+    memset(kv, 0, sizeof kv);
+    float *lg = malloc((size_t)BT_SEQS * V * sizeof *lg);
+    int rc = lg && fwd_init(&c, m, NULL, tp, BT_CHUNK + BT_SEQS) == 0 ? 0 : -1;
+    for (int s = 0; s < BT_SEQS && rc == 0; s++) {
+        for (int i = 0; i < bt_plen[s] + BT_DECODE; i++) ids[s][i] = bt_id(s, i, V);
+        rc = fwd_kv_init(&kv[s], m, 256, KERN_F16);
+    }
+    int same = 1;
+    *steps = 0;
+    for (int step = 0; rc == 0; step++) {
+        fwd_seq q[BT_SEQS];
+        int who[BT_SEQS], n = 0;
+        /* sequence s joins at step s, so prompts overlap decodes */
+        for (int s = 0; s < BT_SEQS; s++) {
+            if (s > step || got[s] == 1 + BT_DECODE) continue;
+            int left = bt_plen[s] - fed[s];
+            int k = left > 0 ? (left < BT_CHUNK ? left : BT_CHUNK) : 1;
+            q[n] = (fwd_seq){ &kv[s], ids[s] + fed[s], k, left > 0 && left > k ? 0 : 1 };
+            who[n++] = s;
+        }
+        if (n == 0) break;
+        rc = fwd_eval_batch(&c, q, n, lg);
+        (*steps)++;
+        int r = 0;
+        for (int i = 0; i < n && rc == 0; i++) {
+            int s = who[i];
+            fed[s] += q[i].n;
+            if (!q[i].n_logits) continue;
+            same &= !memcmp(lg + (size_t)r * V, ref + ((size_t)s * (1 + BT_DECODE) + got[s]) * V,
+                            (size_t)V * sizeof *lg);
+            got[s]++;
+            r++;
+        }
+    }
+    for (int s = 0; s < BT_SEQS; s++) fwd_kv_free(&kv[s]);
+    if (lg) fwd_free(&c);
+    free(lg);
+    return rc < 0 ? -1 : same;
+}
+
+static void bt_model(const char *name, const model *m, thread_pool *tp)
+{
+    const int V = m->hp.n_vocab;
+    float *ref = malloc((size_t)BT_SEQS * (1 + BT_DECODE) * V * sizeof *ref);
+    int steps = 0;
+    int rc = ref ? bt_alone(m, tp, ref) : -1;
+    int same = rc == 0 ? bt_together(m, tp, ref, &steps) : -1;
+    T_CHECK(same == 1, "%s: 3 sequences batched (%d steps, chunks of %d mixed with decode tokens) "
+            "give each exactly its logits alone", name, steps, BT_CHUNK);
+    free(ref);
+}
+
+static void test_batch(thread_pool *tp)
+{
+    /* the demo model: F32 weights, the float path's per-sequence order choice */
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    char err[256];
+    gguf_file g;
+    model m;
+    memset(&m, 0, sizeof m);   /* model_init keeps owns_file */
+    if (sched_demo_gguf(&buf, &len, err, sizeof err) == 0 && gguf_open_mem(&g, buf, len) == 0) {
+        if (model_init(&m, &g) == 0) {
+            bt_model("demo model (F32)", &m, tp);
+
+            /* argument checks */
+            fwd_ctx c;
+            fwd_kv a, b;
+            fwd_init(&c, &m, NULL, NULL, 8);
+            fwd_kv_init(&a, &m, 16, KERN_F16);
+            fwd_kv_init(&b, &m, 16, KERN_F16);
+            int32_t t[10] = { 1, 5, 6, 7, 8, 9, 10, 11, 12, 13 };
+            static float lg[10 * 260];   /* up to 10 rows of the demo vocabulary */
+            fwd_seq q[2] = { { &a, t, 5, 1 }, { &b, t, 4, 1 } };
+            T_CHECK(fwd_eval_batch(&c, q, 2, lg) == FWD_ERR_ARG && a.n_past == 0 && b.n_past == 0,
+                    "9 tokens > n_batch 8 refused, no cache touched");
+            q[1].n = 3;
+            q[1].kv = &a;
+            T_CHECK(fwd_eval_batch(&c, q, 2, lg) == FWD_ERR_ARG && strstr(c.err, "share"),
+                    "two sequences on one cache refused");
+            q[1].kv = &b;
+            q[1].n_logits = 2;
+            T_CHECK(fwd_eval_batch(&c, q, 2, lg) == FWD_ERR_ARG, "n_logits other than 0, 1, n refused");
+            q[1].n_logits = 3;
+            T_CHECK(fwd_eval_batch(&c, q, 2, NULL) == FWD_ERR_ARG, "logits wanted without a buffer refused");
+            T_CHECK(fwd_eval_batch(&c, q, 2, lg) == 0 && a.n_past == 5 && b.n_past == 3,
+                    "a valid batch advances each cache by its tokens");
+            b.n_past = 14;
+            T_CHECK(fwd_eval_batch(&c, q, 2, lg) == FWD_ERR_CTX_FULL && a.n_past == 5,
+                    "one full cache refuses the whole batch");
+            fwd_kv_free(&a);
+            fwd_kv_free(&b);
+            fwd_free(&c);
+            model_free(&m);
+        }
+        gguf_close(&g);
+    } else {
+        T_CHECK(0, "demo model builds");
+    }
+    free(buf);
+
+    static const char *shared[] = { "llama/stories260K", "llama/stories260K-F16", "llama/stories260K-BF16",
+                                    "llama/stories260K-Q4_0", "synthetic/tiny-qwen2-64d2l-Q8_0",
+                                    "synthetic/tiny-phi3-32d2l-Q8_0", "synthetic/tiny-llama-256d4l-q4_0" };
+    for (size_t i = 0; i < sizeof shared / sizeof shared[0]; i++) {
+        char path[512], rel[128];
+        snprintf(rel, sizeof rel, "models/%s.gguf", shared[i]);
+        if (!t_shared(path, sizeof path, rel)) {
+            T_SKIP(T_NO_SHARED, "batched = alone on %s", shared[i]);
+            continue;
+        }
+        if (model_open(&m, path) < 0) {
+            T_SKIP(m.err, "batched = alone on %s", shared[i]);
+            continue;
+        }
+        bt_model(shared[i], &m, tp);
+        model_free(&m);
+    }
+}
+
 int main(void)
 {
     test_helpers();
+    {
+        thread_pool tp;
+        thread_pool_init(&tp, 2);
+        test_batch(&tp);
+        thread_pool_free(&tp);
+    }
 
     char probe[512];
     if (!t_shared(probe, sizeof probe, "golden")) {
