@@ -44,6 +44,7 @@ void config_init(config *c)
     snprintf(c->host, sizeof c->host, "%s", CONFIG_DEFAULT_HOST);
     c->port = CONFIG_DEFAULT_PORT;
     c->max_connections = 64;
+    c->tls_session_cache = CONFIG_DEFAULT_TLS_CACHE;
     c->max_header_bytes = 16 * 1024;
     c->max_headers = 64;
     c->max_body_bytes = 4L * 1024 * 1024;
@@ -477,7 +478,7 @@ enum opt_id {
     O_TOP_P, O_MIN_P, O_REPEAT_PENALTY, O_REPEAT_LAST_N, O_MIROSTAT_TAU, O_MIROSTAT_ETA,
     O_GPU_LAYERS, O_CORS, O_LOG_FORMAT, O_DEMO, O_KV_TYPE, O_MAX_CONN, O_MAX_HEADER_BYTES,
     O_MAX_HEADERS, O_MAX_BODY, O_ARENA, O_QUEUE, O_HEADER_TIMEOUT, O_IDLE_TIMEOUT, O_SSE_PING,
-    O_SHUTDOWN_TIMEOUT
+    O_SHUTDOWN_TIMEOUT, O_SSL_CACHE
 };
 
 static const struct opt {
@@ -495,6 +496,7 @@ static const struct opt {
     {{"--api-key-file"}, O_API_KEY_FILE, true, "accept the keys of FILE, one per line"},
     {{"--ssl-public", "--ssl-pub", "--ssl-cert-file"}, O_SSL_CERT, true, "TLS certificate chain (PEM)"},
     {{"--ssl-key", "--ssl-key-file"}, O_SSL_KEY, true, "TLS private key (PEM)"},
+    {{"--ssl-session-cache"}, O_SSL_CACHE, true, "TLS sessions kept for resumption (default 256, 0 = off)"},
     {{"-jsdesc", "--jsdesc", "--config"}, O_DESC, true, "JSON array of model objects (mbase format)"},
     {{"-c", "--ctx-size"}, O_CTX, true, "context length per slot (default 2048)"},
     {{"-t", "--threads"}, O_THREADS, true, "generation threads (default: online cores)"},
@@ -636,6 +638,7 @@ static int apply_opt(config *c, cli_state *st, const struct opt *o, const char *
         else return fail(err, cap, "%s: expected 'f16' or 'f32', got '%.64s'", name, v);
         return 0;
     case O_MAX_CONN: return cli_int(name, v, 1, 65536, &c->max_connections, err, cap);
+    case O_SSL_CACHE: return cli_int(name, v, 0, 1 << 20, &c->tls_session_cache, err, cap);
     case O_MAX_HEADER_BYTES:
         if (cli_size(name, v, 256, 1L << 20, &big, err, cap) < 0) return -1;
         c->max_header_bytes = (int)big;

@@ -37,6 +37,7 @@
 #define CONFIG_DEFAULT_PROCESSORS 4
 #define CONFIG_DEFAULT_CONTEXT 2048
 #define CONFIG_DEFAULT_BATCH 512
+#define CONFIG_DEFAULT_TLS_CACHE 256   /* TLS sessions kept for resumption */
 
 typedef enum config_log_format {
     CONFIG_LOG_TEXT,
@@ -93,6 +94,8 @@ typedef struct config {
     int port;                         /* 0..65535 (0: the kernel picks) */
     char tls_cert_file[CONFIG_PATH_MAX]; /* --ssl-public; "" = plain HTTP */
     char tls_key_file[CONFIG_PATH_MAX];  /* --ssl-key */
+    int tls_session_cache;            /* --ssl-session-cache: sessions kept for resumption
+                                         (100 bytes each); default 256, 0 = off */
     /* access */
     char api_keys[CONFIG_API_KEYS_MAX][CONFIG_KEY_MAX];
     int n_api_keys;                   /* 0: no authentication */

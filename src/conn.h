@@ -65,6 +65,8 @@ typedef enum conn_ev {
 
 typedef struct conn {
     int fd;
+    struct tls_conn *tls;       /* NULL: plain HTTP; else this slot's TLS filter
+                                   (tls.h), owned and set by the loop */
     conn_state state;           /* (mu) */
     uint32_t gen;               /* handle generation (mu) */
     buf rbuf;

@@ -29,6 +29,7 @@
 
 #include "conn.h"
 #include "log.h"
+#include "tls.h"
 
 _Static_assert(LOOP_EXTRA_MAX == CONN_EXTRA_MAX, "extra header space");
 _Static_assert(LOOP_NOTE_MAX == CONN_NOTE_MAX, "note space");
@@ -152,6 +153,19 @@ int loop_init(loop *l, const loop_config *cfg, const loop_handler *h)
         }
         l->n_conns_init = i + 1;
     }
+    if (cfg->tls) {
+        /* HTTPS: one TLS engine + record buffers per slot, allocated now with
+         * the pool, so max_conns bounds the TLS memory as well. */
+        l->tls_conns = calloc(n, sizeof *l->tls_conns);
+        if (!l->tls_conns)
+            return fail(l, "loop: out of memory for %zu TLS connections", n);
+        for (size_t i = 0; i < n; i++) {
+            if (tls_conn_init(&l->tls_conns[i], cfg->tls) < 0)
+                return fail(l, "loop: out of memory for TLS buffers (%zu bytes per connection)",
+                            (size_t)TLS_CONN_BYTES);
+            l->conns[i].tls = &l->tls_conns[i];
+        }
+    }
     for (size_t i = 0; i < n; i++)
         l->free_slots[i] = (int)(n - 1 - i); /* pop order 0, 1, 2... */
     l->n_free = n;
@@ -246,6 +260,12 @@ void loop_free(loop *l)
             conn_free(&l->conns[i]);
         }
     }
+    if (l->tls_conns) {
+        for (size_t i = 0; i < l->cfg.max_conns; i++)
+            tls_conn_free(&l->tls_conns[i]); /* safe on slots never initialised */
+        free(l->tls_conns);
+        l->tls_conns = NULL;
+    }
     free(l->conns);
     free(l->pfds);
     free(l->pfd_conn);
@@ -264,10 +284,48 @@ void loop_free(loop *l)
 
 /* ---- Output helpers (mu held) ------------------------------------------------ */
 
+/* Bytes waiting to go out: plaintext in wbuf and, with TLS, the records the
+ * engine holds (handshake messages, encrypted output). */
+static size_t out_pending(const conn *c)
+{
+    size_t rec = 0;
+    if (c->tls)
+        tls_conn_rec_data(c->tls, &rec);
+    return buf_len(&c->wbuf) + rec;
+}
+
+/* TLS: plaintext from wbuf into the engine, records from the engine to the
+ * socket, until both are empty or the socket would block. */
+static int flush_tls(conn *c, int64_t now)
+{
+    for (;;) {
+        size_t len;
+        tls_status st = tls_conn_pump(c->tls, NULL, &c->wbuf);
+        const unsigned char *d = tls_conn_rec_data(c->tls, &len);
+        if (!d) /* output left with no record to carry it: the engine is closed */
+            return buf_len(&c->wbuf) || st == TLS_FAILED ? -1 : 0;
+        ssize_t n = send(c->fd, d, len, MSG_NOSIGNAL);
+        if (n > 0) {
+            tls_conn_rec_consume(c->tls, (size_t)n);
+            c->t_active = now;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            c->wblocked = 1;
+            return 0;
+        }
+        return -1;
+    }
+}
+
 /* Send what wbuf holds. 0 (done or would block: c->wblocked), -1 peer gone. */
 static int flush(conn *c, int64_t now)
 {
     c->wblocked = 0;
+    if (c->tls)
+        return flush_tls(c, now);
     while (buf_len(&c->wbuf)) {
         ssize_t n = send(c->fd, buf_data(&c->wbuf), buf_len(&c->wbuf), MSG_NOSIGNAL);
         if (n > 0) {
@@ -287,6 +345,22 @@ static int flush(conn *c, int64_t now)
 }
 
 static size_t slot_of(const loop *l, const conn *c) { return (size_t)(c - l->conns); }
+
+/* TLS: queue close_notify and send what the engine holds, without waiting
+ * (best effort: the connection is closing anyway). */
+static void tls_goodbye(conn *c)
+{
+    const unsigned char *d;
+    size_t len;
+    if (tls_conn_status(c->tls) == TLS_READY) /* else only a pending fatal alert goes */
+        tls_conn_close(c->tls);
+    for (int k = 0; k < 4 && (d = tls_conn_rec_data(c->tls, &len)) != NULL; k++) {
+        ssize_t n = send(c->fd, d, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n <= 0)
+            break;
+        tls_conn_rec_consume(c->tls, (size_t)n);
+    }
+}
 
 static void access_log(conn *c, int status, int64_t now, const char *note)
 {
@@ -318,9 +392,34 @@ static void conn_drop(loop *l, conn *c, const char *why, int64_t now)
     } else if (why) {
         log_debug("%s: closing: %s", c->peer, why);
     }
+    if (c->tls)
+        tls_goodbye(c);
     close(c->fd);
     conn_close_reset(c);
     l->free_slots[l->n_free++] = (int)slot_of(l, c);
+}
+
+/* TLS failed (bad handshake, bad record): log why and close. Plain HTTP on
+ * the HTTPS port gets a plain-text 400 first, as refuse_busy sends its 503. */
+static void tls_failed(loop *l, conn *c, int64_t now)
+{
+    static const char body[] = "This port speaks HTTPS: use an https:// URL.\n";
+    char resp[256], sink[4096];
+    if (tls_conn_plain_http(c->tls)) {
+        int n = snprintf(resp, sizeof resp,
+                         "HTTP/1.1 400 Bad Request\r\nServer: mote\r\nContent-Type: text/plain\r\n"
+                         "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                         sizeof body - 1, body);
+        ssize_t w = send(c->fd, resp, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void)w;
+        shutdown(c->fd, SHUT_WR);
+        for (int k = 0; k < 16 && recv(c->fd, sink, sizeof sink, MSG_DONTWAIT) > 0; k++) {
+        }
+    }
+    log_warn("%s: TLS %s failed: %s", c->peer,
+             tls_conn_describe(c->tls, resp, sizeof resp)[0] ? "connection" : "handshake",
+             tls_conn_error(c->tls));
+    conn_drop(l, c, NULL, now);
 }
 
 /* Queue a whole response for the current request. */
@@ -467,6 +566,8 @@ static void dispatch(loop *l, conn *c)
 
 static void start_linger(conn *c, int64_t now)
 {
+    if (c->tls)
+        tls_goodbye(c);
     shutdown(c->fd, SHUT_WR);
     c->state = CONN_LINGER;
     c->t_linger = now;
@@ -484,12 +585,15 @@ static void advance(loop *l, conn *c, int64_t now)
             conn_drop(l, c, "closed by the producer", now);
             return;
         }
-        if (buf_len(&c->wbuf)) {
+        if (out_pending(c)) {
             if (flush(c, now) < 0) {
-                conn_drop(l, c, "write failed (client gone)", now);
+                if (c->tls && tls_conn_status(c->tls) == TLS_FAILED)
+                    tls_failed(l, c, now); /* e.g. the alert for a refused handshake went out */
+                else
+                    conn_drop(l, c, "write failed (client gone)", now);
                 return;
             }
-            if (buf_len(&c->wbuf))
+            if (out_pending(c))
                 return; /* POLLOUT will call again */
         }
         switch (c->state) {
@@ -507,6 +611,8 @@ static void advance(loop *l, conn *c, int64_t now)
             continue;
         case CONN_READ:
         case CONN_BODY:
+            if (c->tls) /* plaintext the engine kept while rbuf was full */
+                tls_conn_pump(c->tls, &c->rbuf, NULL);
             switch (conn_parse(c, &lim, now)) {
             case CONN_EV_NEED_MORE:
                 if (c->eof) /* nothing more will come */
@@ -535,9 +641,56 @@ static void advance(loop *l, conn *c, int64_t now)
 
 /* ---- Input and timeouts (mu held) ---------------------------------------------- */
 
+/* TLS: records from the socket into the engine, plaintext from the engine
+ * into rbuf. The engine asks for a record header, then its body, so reads
+ * are small; it takes no records while it has some to send (flush sends
+ * them, then POLLIN brings us back). 1 ok, 0 EOF or close_notify, -1 error
+ * (tls_conn_status says whether TLS failed). */
+static int read_tls(conn *c, int64_t now)
+{
+    size_t before = buf_len(&c->rbuf);
+    int was_ready = tls_conn_status(c->tls) == TLS_READY, eof = 0;
+    for (int k = 0; k < 16; k++) {
+        size_t room;
+        tls_conn_pump(c->tls, &c->rbuf, NULL);
+        unsigned char *p = tls_conn_rec_room(c->tls, &room);
+        if (!p)
+            break;
+        ssize_t n = recv(c->fd, p, room, 0);
+        if (n > 0) {
+            tls_conn_rec_commit(c->tls, (size_t)n);
+            c->t_active = now;
+            continue;
+        }
+        if (n == 0) {
+            eof = 1;
+            break;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            break;
+        return -1;
+    }
+    tls_status st = tls_conn_pump(c->tls, &c->rbuf, NULL);
+    if (!was_ready && st == TLS_READY) {
+        char d[128];
+        log_debug("%s: %s", c->peer, tls_conn_describe(c->tls, d, sizeof d));
+    }
+    if (c->state == CONN_READ && before == 0 && buf_len(&c->rbuf)) {
+        c->t_req = now;
+        c->t_req_us = now_us();
+    }
+    if (st == TLS_FAILED)
+        return -1;
+    return st == TLS_CLOSED || eof ? 0 : 1;
+}
+
 /* Read what is available into rbuf. 1 ok, 0 EOF, -1 error. */
 static int read_some(conn *c, int64_t now)
 {
+    if (c->tls)
+        return read_tls(c, now);
     for (int k = 0; k < 4; k++) {
         size_t room;
         char *p = buf_room(&c->rbuf, &room);
@@ -579,8 +732,17 @@ static void on_io(loop *l, conn *c, short rev, int64_t now)
     case CONN_BODY:
         if (rev & (POLLIN | POLLHUP | POLLERR | POLLRDHUP)) {
             int r = read_some(c, now);
+            if (r < 0 && c->tls && tls_conn_status(c->tls) == TLS_FAILED) {
+                tls_failed(l, c, now);
+                return;
+            }
             if (r < 0) {
                 conn_drop(l, c, "read failed", now);
+                return;
+            }
+            if (r == 0 && c->tls && tls_conn_status(c->tls) == TLS_HANDSHAKE) {
+                log_warn("%s: TLS handshake failed: the client closed the connection", c->peer);
+                conn_drop(l, c, NULL, now);
                 return;
             }
             if (r == 0)
@@ -621,6 +783,8 @@ static int64_t conn_deadline(const loop *l, const conn *c)
 {
     switch (c->state) {
     case CONN_READ:
+        if (c->tls && tls_conn_status(c->tls) == TLS_HANDSHAKE)
+            return c->t_req + l->cfg.header_timeout_ms; /* t_req: accept time */
         if (buf_len(&c->rbuf) == 0)
             return c->t_active + l->cfg.idle_timeout_ms;
         return c->t_req + l->cfg.header_timeout_ms;
@@ -629,7 +793,7 @@ static int64_t conn_deadline(const loop *l, const conn *c)
     case CONN_WRITE:
     case CONN_STREAM:
     case CONN_DEFERRED:
-        if (buf_len(&c->wbuf))
+        if (out_pending(c))
             return c->t_active + l->cfg.idle_timeout_ms;
         return INT64_MAX;
     case CONN_LINGER:
@@ -644,6 +808,12 @@ static void on_timeout(loop *l, conn *c, int64_t now)
     char msg[160];
     switch (c->state) {
     case CONN_READ:
+        if (c->tls && tls_conn_status(c->tls) == TLS_HANDSHAKE) {
+            log_warn("%s: TLS handshake not complete after %d ms: closing", c->peer,
+                     l->cfg.header_timeout_ms);
+            conn_drop(l, c, NULL, now);
+            return;
+        }
         if (buf_len(&c->rbuf) == 0) {
             conn_drop(l, c, "idle timeout", now);
             return;
@@ -695,6 +865,11 @@ static void refuse_busy(loop *l, int fd, const char *peer)
         "\"type\":\"server_error\",\"param\":null,\"code\":null}}\n";
     char resp[512];
     char sink[1024];
+    if (l->cfg.tls) { /* a TLS client could not read a plain 503 */
+        close(fd);
+        log_warn("%s: connection pool full (%zu connections): closed", peer, l->cfg.max_conns);
+        return;
+    }
     int n = snprintf(resp, sizeof resp,
                      "HTTP/1.1 503 Service Unavailable\r\nServer: mote\r\n"
                      "Content-Type: application/json\r\nContent-Length: %zu\r\n"
@@ -738,6 +913,11 @@ static void accept_some(loop *l, int lfd, int64_t now)
         conn *c = &l->conns[l->free_slots[--l->n_free]];
         conn_open(c, fd, peer, now);
         c->t_req_us = now_us();
+        if (c->tls && tls_conn_start(c->tls) < 0) {
+            log_error("%s: TLS: cannot start a connection (getrandom failed?)", peer);
+            conn_drop(l, c, NULL, now);
+            continue;
+        }
         log_debug("%s: connected (slot %zu)", peer, slot_of(l, c));
     }
 }
@@ -785,8 +965,8 @@ int loop_run(loop *l)
                 continue;
             if (c->kill)
                 conn_drop(l, c, "closed by the producer", now);
-            else if (c->resume || (c->state == CONN_WRITE && !buf_len(&c->wbuf)) ||
-                     (buf_len(&c->wbuf) && !c->wblocked))
+            else if (c->resume || (c->state == CONN_WRITE && !out_pending(c)) ||
+                     (out_pending(c) && !c->wblocked))
                 advance(l, c, now);
         }
 
@@ -838,7 +1018,7 @@ int loop_run(loop *l)
             default:
                 break;
             }
-            if (buf_len(&c->wbuf))
+            if (out_pending(c))
                 ev |= POLLOUT;
             l->pfds[n].fd = c->fd;
             l->pfds[n].events = ev;

@@ -110,6 +110,19 @@
  * max_head_bytes + max_body_bytes + 4 KiB (the whole body is kept, de-chunked,
  * for the handler) and a write buffer of write_cap. Pages are touched only
  * as used, and given back when a connection that used over 64 KiB closes.
+ * With HTTPS (cfg.tls), each connection also gets a TLS engine and its two
+ * record buffers, TLS_CONN_BYTES (about 37 KiB, see tls.h), so max_conns
+ * bounds the TLS memory too.
+ *
+ * HTTPS: with cfg.tls set, every listener speaks TLS (tls.h). The loop moves
+ * records between the socket and the connection's engine, and the engine
+ * moves plaintext into rbuf and out of wbuf: request parsing, handlers and
+ * deferred replies are the same code for HTTP and HTTPS. The handshake must
+ * finish within header_timeout_ms of accept (then the request head has its
+ * own header_timeout_ms). A failed handshake closes the connection with a
+ * log_warn naming the cause; plain HTTP sent to the port gets a plain-text
+ * 400 saying so; a full pool closes new connections without the 503 (a TLS
+ * client could not read it). Connections end with a close_notify.
  *
  * Graceful stop: loop_stop() (async-signal-safe) makes loop_run stop
  * accepting, close idle connections, let responses in flight (including
@@ -142,6 +155,8 @@ typedef struct loop_config {
     int header_timeout_ms;   /* first byte to complete head (10000) -> 408 */
     int stop_timeout_ms;     /* graceful stop: wait for responses (10000) */
     const char *cors_origin; /* NULL: no CORS (default) */
+    struct tls_ctx *tls;     /* NULL: plain HTTP (default); else HTTPS with this
+                                context (tls.h), which must outlive the loop */
 } loop_config;
 
 void loop_config_default(loop_config *c);
@@ -269,6 +284,7 @@ struct loop {
     loop_config cfg;
     loop_handler h;
     struct conn *conns;            /* (max_conns) */
+    struct tls_conn *tls_conns;    /* (max_conns) with cfg.tls, else NULL */
     size_t n_conns_init;           /* conns[0..n) initialised (for loop_free) */
     struct pollfd *pfds;           /* (1 + LOOP_MAX_LISTEN + max_conns) */
     int *pfd_conn;                 /* per pfd: conn index, -1 wake, -2-i listener i */

@@ -36,6 +36,7 @@
 #include "sampler.h"
 #include "sched.h"
 #include "thread.h"
+#include "tls.h"
 #include "tokenizer.h"
 #include "version.h"
 
@@ -924,6 +925,7 @@ static int cmd_serve(int argc, char **argv)
     static config cfg;                               /* large: off the stack */
     static sched_model models[CONFIG_MODELS_MAX];
     static api a;
+    static tls_ctx tls;                              /* HTTPS: chain, key, session cache */
     char err[CONFIG_ERR_MAX];
     config_init(&cfg);
     if (config_parse_args(&cfg, argc, argv, err, sizeof err) < 0) {
@@ -936,9 +938,16 @@ static int cmd_serve(int argc, char **argv)
         return 0;
     }
     if (cfg.want_version) return cmd_version();
+    /* HTTPS: load and check the certificate and key before anything else
+     * (a TLS=0 build refuses the options here with a clear message). */
     if (cfg.tls_cert_file[0]) {
-        fprintf(stderr, "mote: --ssl-public/--ssl-key: HTTPS is not available in this build yet\n");
-        return 2;
+        char terr[TLS_ERR_MAX + 2 * CONFIG_PATH_MAX];
+        if (tls_ctx_init(&tls, cfg.tls_cert_file, cfg.tls_key_file, (size_t)cfg.tls_session_cache, terr,
+                         sizeof terr) < 0) {
+            fprintf(stderr, "mote: %s\n", terr);
+            tls_ctx_free(&tls);
+            return tls_available() ? 1 : 2;
+        }
     }
     log_set_format(cfg.log_format == CONFIG_LOG_JSON ? LOG_FMT_JSON : LOG_FMT_TEXT);
 
@@ -1006,6 +1015,10 @@ static int cmd_serve(int argc, char **argv)
     lc.header_timeout_ms = cfg.header_timeout_ms;
     lc.stop_timeout_ms = cfg.shutdown_timeout_ms;
     lc.cors_origin = cfg.cors_origin[0] ? cfg.cors_origin : NULL;
+    lc.tls = cfg.tls_cert_file[0] ? &tls : NULL;
+    if (lc.tls)
+        log_info("HTTPS: %s; %zu bytes of TLS buffers per connection (%zu connections)", tls_ctx_describe(&tls),
+                 (size_t)TLS_CONN_BYTES, lc.max_conns);
     static const api_transport tr = {
         .ctx = &g_loop, .send = tr_send, .sse_start = tr_sse_start, .sse_raw = tr_sse_raw,
         .sse_comment = tr_sse_comment, .sse_end = tr_sse_end, .abort = tr_abort, .note = tr_note,
@@ -1040,7 +1053,8 @@ static int cmd_serve(int argc, char **argv)
         }
     }
     int port = loop_port(&g_loop, 0);
-    log_info("mote %s listening on http://%s%s%s:%d (%d model%s)%s", MOTE_VERSION, strchr(cfg.host, ':') ? "[" : "",
+    log_info("mote %s listening on %s://%s%s%s:%d (%d model%s)%s", MOTE_VERSION, lc.tls ? "https" : "http",
+             strchr(cfg.host, ':') ? "[" : "",
              cfg.host, strchr(cfg.host, ':') ? "]" : "", port, n, n == 1 ? "" : "s",
              cfg.n_api_keys ? ", API key required" : "");
     int rc = loop_run(&g_loop);
@@ -1050,6 +1064,7 @@ static int cmd_serve(int argc, char **argv)
     loop_free(&g_loop);
     api_free(&a);
     for (int i = 0; i < n; i++) sched_model_free(&models[i]);
+    tls_ctx_free(&tls);
     if (atomic_load(&g_load_failed)) return 1;
     return rc < 0 ? 1 : 0;
 }

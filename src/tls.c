@@ -277,8 +277,8 @@ static int chain_load(tls_ctx *t, const unsigned char *text, size_t len, const c
                 const unsigned char *np = bn_trim(pk->key.rsa.n, &nl);
                 const unsigned char *ep = bn_trim(pk->key.rsa.e, &el);
                 if (nl > sizeof leaf->n || el > sizeof leaf->e) {
-                    fail(err, cap, "certificate %s: RSA key over %d bits is not supported", name,
-                         TLS_RSA_MAX_BITS);
+                    fail(err, cap, "certificate %s: RSA key over %d bits or with an exponent over "
+                         "%zu bits is not supported", name, TLS_RSA_MAX_BITS, 8 * sizeof leaf->e);
                     goto done;
                 }
                 memcpy(leaf->n, np, nl);
@@ -374,20 +374,29 @@ static int key_load(tls_ctx *t, const unsigned char *text, size_t len, const cha
             fail(err, cap, "key %s: an RSA key, but the certificate holds an EC key", name);
             goto done;
         }
-        /* The modulus p*q and the exponent must be those of the certificate. */
-        unsigned char nb[TLS_RSA_MAX_BITS / 8 + 1];
+        /* The modulus p*q must be the certificate's; then a signature made
+         * with the key must verify with the certificate's (n, e), which
+         * also checks the public exponent (BearSSL can recompute e only
+         * for keys whose primes are 3 mod 4, which OpenSSL's are not). */
+        unsigned char nb[TLS_RSA_MAX_BITS / 8 + 1], sig[TLS_RSA_MAX_BITS / 8], hash[32], back[32];
         size_t nl = br_rsa_compute_modulus_get_default()(NULL, sk);
         if (nl == 0 || nl > sizeof nb || br_rsa_compute_modulus_get_default()(nb, sk) != nl) {
             fail(err, cap, "key %s: inconsistent RSA key", name);
             goto done;
         }
         const unsigned char *np = bn_trim(nb, &nl);
-        uint32_t e = br_rsa_compute_pubexp_get_default()(sk);
-        uint32_t ce = 0;
-        for (size_t i = 0; i < leaf->e_len; i++)
-            ce = (ce << 8) | leaf->e[i];
-        if (nl != leaf->n_len || memcmp(np, leaf->n, nl) || leaf->e_len > 4 || e != ce) {
+        if (nl != leaf->n_len || memcmp(np, leaf->n, nl)) {
             fail(err, cap, "key %s does not match the certificate's public key", name);
+            goto done;
+        }
+        br_rsa_public_key pk = { (unsigned char *)leaf->n, leaf->n_len, (unsigned char *)leaf->e, leaf->e_len };
+        memset(hash, 0x5a, sizeof hash);
+        if (!br_rsa_pkcs1_sign_get_default()(BR_HASH_OID_SHA256, hash, sizeof hash, sk, sig) ||
+            !br_rsa_pkcs1_vrfy_get_default()(sig, (sk->n_bitlen + 7) / 8, BR_HASH_OID_SHA256, sizeof back,
+                                             &pk, back) ||
+            memcmp(hash, back, sizeof hash)) {
+            fail(err, cap, "key %s does not match the certificate's public key (a test signature "
+                 "does not verify)", name);
             goto done;
         }
         snprintf(t->desc, sizeof t->desc, "RSA %u-bit key", (unsigned)sk->n_bitlen);
@@ -620,8 +629,12 @@ tls_status tls_conn_status(tls_conn *c)
 {
     const br_ssl_engine_context *e = &c->sc.eng;
     unsigned st = br_ssl_engine_current_state(e);
+    /* The error is set as soon as the engine fails, while the fatal alert
+     * it queued may still wait to be sent (the state is not CLOSED yet). */
+    if (br_ssl_engine_last_error(e) != BR_ERR_OK)
+        return TLS_FAILED;
     if (st & BR_SSL_CLOSED)
-        return br_ssl_engine_last_error(e) == BR_ERR_OK ? TLS_CLOSED : TLS_FAILED;
+        return TLS_CLOSED;
     /* The engine takes or gives application data only once the handshake is
      * done; latch it, since SENDREC hides SENDAPP while a record goes out. */
     if (st & (BR_SSL_SENDAPP | BR_SSL_RECVAPP))
@@ -722,8 +735,8 @@ const char *tls_conn_error(tls_conn *c)
     if (m)
         return m;
     if (e == BR_ERR_SEND_FATAL_ALERT + 40 && !c->ready)
-        return "handshake failure: no common cipher suite, curve or signature algorithm "
-               "(client offers only TLS 1.3 or weak suites?)";
+        return "no common cipher suite, curve or signature algorithm "
+               "(a TLS 1.3-only client, or weak suites only?)";
     if (e >= BR_ERR_SEND_FATAL_ALERT)
         snprintf(c->errbuf, sizeof c->errbuf, "sent fatal alert %d (%s)", e - BR_ERR_SEND_FATAL_ALERT,
                  alert_name(e - BR_ERR_SEND_FATAL_ALERT));
