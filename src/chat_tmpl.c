@@ -592,6 +592,7 @@ static void lex(lexer *L)
         if (tlen) lex_push(L, T_DATA, 0, pos, tlen, data_line);
         size_t i = t + 2 + (ctl ? 1 : 0);
         if (kind == '#') {
+            if (i >= n) break;   /* "{#" ending the template: Jinja2 drops it silently */
             size_t q = i;
             while (q + 1 < n && !(s[q] == '#' && s[q + 1] == '}')) q++;
             if (q + 1 >= n) fail_at(L->e, CHAT_TMPL_ERR_SYNTAX, (int)L->line, "missing end of comment tag");
@@ -2693,8 +2694,9 @@ static int slice_arg_ok(val v) { return v.t == VT_NONE || v.t == VT_ABSENT || is
 static val do_slice(interp *I, val obj, val start, val stop, val stepv)
 {
     if (obj.t == VT_UNDEF) fail_undefined(I, obj);
-    /* a TypeError inside Jinja2's getitem gives undefined, not an error */
-    if (!slice_arg_ok(start) || !slice_arg_ok(stop) || !slice_arg_ok(stepv)) return v_missing(obj, NULL, 0, 0);
+    /* Jinja2 subscripts slices directly (not through its lenient getitem) */
+    if (!slice_arg_ok(start) || !slice_arg_ok(stop) || !slice_arg_ok(stepv))
+        RFAIL(I, "slice indices must be integers or None or have an __index__ method");
     int64_t b, e, s;
     if (obj.t == VT_LIST && !(obj.fl & (VF_GEN | VF_VIEW))) {
         slice_indices(I, start, stop, stepv, obj.u.l->n, &b, &e, &s);
@@ -2743,7 +2745,7 @@ static val do_slice(interp *I, val obj, val start, val stop, val stepv)
  * Operators
  * ====================================================================== */
 
-static val py_percent(interp *I, val fmt, const val *args, uint32_t nargs, const vdict *map);
+static val py_percent(interp *I, val fmt, const val *args, uint32_t nargs, const vdict *map, int lenient);
 static int64_t need_int(interp *I, val v, const char *what);
 
 static val str_concat(interp *I, val a, val b)
@@ -2869,9 +2871,12 @@ static val binop(interp *I, int op, val a, val b)
         if ((b.t == VT_STR || (b.t == VT_LIST && !(b.fl & (VF_GEN | VF_VIEW)))) && is_intlike(a)) return repeat(I, b, a.u.i);
     }
     if (op == OP_MOD && a.t == VT_STR) {
-        if (b.t == VT_LIST && (b.fl & VF_TUPLE)) return py_percent(I, a, b.u.l->v, b.u.l->n, NULL);
-        if (b.t == VT_DICT && !(b.fl & VF_NS)) return py_percent(I, a, &b, 1, b.u.d);
-        return py_percent(I, a, &b, 1, NULL);
+        if (b.t == VT_LIST && (b.fl & VF_TUPLE)) return py_percent(I, a, b.u.l->v, b.u.l->n, NULL, 0);
+        int subscriptable = (b.t == VT_LIST && !(b.fl & (VF_GEN | VF_VIEW))) || b.t == VT_DICT;
+        /* %(name)s needs a real dict; otherwise the value is one argument */
+        if (b.t == VT_DICT && !(b.fl & VF_NS) && memmem(a.u.s, a.n, "%(", 2))
+            return py_percent(I, a, &b, 1, b.u.d, 0);
+        return py_percent(I, a, &b, 1, NULL, subscriptable);
     }
     RFAIL(I, "unsupported operand type(s) for %s: '%s' and '%s'", sym[op], type_name(a), type_name(b));
 ovf:
@@ -2930,7 +2935,7 @@ static val to_str(interp *I, val v);
 
 /* Python's str % values: values is a tuple of arguments, or one mapping
  * for %(name)s. Conversions s r a d i u f F e E g G x X o c and %. */
-static val py_percent(interp *I, val fmt, const val *args, uint32_t nargs, const vdict *map)
+static val py_percent(interp *I, val fmt, const val *args, uint32_t nargs, const vdict *map, int lenient)
 {
     sink k = sink_arena();
     const char *s = fmt.u.s;
@@ -3031,7 +3036,9 @@ static val py_percent(interp *I, val fmt, const val *args, uint32_t nargs, const
         }
         if (m > 0) sink_put(I, &k, buf, (size_t)m < sizeof buf ? (size_t)m : sizeof buf - 1);
     }
-    if (ai < nargs && !map) RFAIL(I, "not all arguments converted during string formatting");
+    /* Python skips this check when the argument is a mapping or any
+     * subscriptable non-tuple (a list) */
+    if (ai < nargs && !map && !lenient) RFAIL(I, "not all arguments converted during string formatting");
     return sink_val(I, &k);
 }
 
@@ -3316,16 +3323,25 @@ static val str_format(interp *I, val fmt, const args *A)
         while (spec < fl && f[spec] != ':') spec++;
         if (spec < fl && spec + 1 < fl) IFAIL(I, CHAT_TMPL_ERR_UNSUPPORTED, "format specs in str.format are not supported");
         val v = v_absent();
-        if (nl == 0) {
-            int idx = autoidx++, seen = 0;
-            for (int a = 0; a < A->n; a++)
-                if (!A->a[a].kw && seen++ == idx) v = A->a[a].v;
-        } else if (is_digit(f[0])) {
+        int digits = nl > 0;
+        for (size_t q = 0; q < nl; q++) {
+            if (f[q] == '.' || f[q] == '[')
+                IFAIL(I, CHAT_TMPL_ERR_UNSUPPORTED, "attribute/index access in str.format fields is not supported");
+            if (!is_digit(f[q])) digits = 0;
+        }
+        if (nl == 0 || digits) {
+            if (nl == 0 ? autoidx < 0 : autoidx > 0)
+                RFAIL(I, "cannot switch between automatic and manual field numbering");
             int idx = 0;
-            for (size_t q = 0; q < nl && is_digit(f[q]) && idx < 1000; q++) idx = idx * 10 + (f[q] - '0');
+            if (nl == 0) idx = autoidx++;
+            else {
+                for (size_t q = 0; q < nl && idx < 100000; q++) idx = idx * 10 + (f[q] - '0');
+                autoidx = -1;
+            }
             int seen = 0;
             for (int a = 0; a < A->n; a++)
                 if (!A->a[a].kw && seen++ == idx) v = A->a[a].v;
+            if (!given(v)) RFAIL(I, "format: replacement index %d out of range", idx);
         } else {
             for (int a = 0; a < A->n; a++)
                 if (A->a[a].kw && A->a[a].kwn == nl && memcmp(A->a[a].kw, f, nl) == 0) v = A->a[a].v;
@@ -3690,6 +3706,7 @@ static val select_filter(interp *I, val v, const args *A, int by_attr, int keep)
     }
     int tid = -1;
     args targs = {NULL, 0};
+    if (n == 0) return v_list(list_new(I, 0), VF_GEN);   /* the test is looked up per item */
     if (A->n > off && !A->a[off].kw) {
         val tn = need_str(I, A->a[off].v, "test name");
         tid = lookup_name(test_names, TS_N, tn.u.s, tn.n);
@@ -3730,6 +3747,7 @@ static val map_filter(interp *I, val v, const args *A)
         return v_list(l, VF_GEN);
     }
     if (A->n < 1 || A->a[0].kw) RFAIL(I, "map requires a filter argument");
+    if (n == 0) return v_list(l, VF_GEN);   /* the filter is looked up per item */
     val fn = need_str(I, A->a[0].v, "filter name");
     int fid = lookup_name(filter_names, F_N, fn.u.s, fn.n);
     if (fid < 0) RFAIL(I, "no filter named '%.*s'", (int)(fn.n > 40 ? 40 : fn.n), fn.u.s);
@@ -4052,11 +4070,11 @@ static val filter_apply(interp *I, int id, const char *fname, val v, const args 
         if (nk) {
             vdict *d = dict_new(I, (size_t)nk);
             for (int i = 0; i < A->n; i++) dict_set(I, d, v_str(A->a[i].kw, A->a[i].kwn), A->a[i].v);
-            return py_percent(I, f, NULL, 0, d);
+            return py_percent(I, f, NULL, 0, d, 0);
         }
         val *pv = ialloc(I, (size_t)(np ? np : 1) * sizeof(val), 8);
         for (int i = 0; i < np; i++) pv[i] = A->a[i].v;
-        return py_percent(I, f, pv, (uint32_t)np, NULL);
+        return py_percent(I, f, pv, (uint32_t)np, NULL, 0);
     }
     case F_INDENT: {
         static const char *const pn[] = {"width", "first", "blank"};
@@ -4245,7 +4263,7 @@ static val filter_apply(interp *I, int id, const char *fname, val v, const args 
 
 static int test_apply(interp *I, int id, val v, const args *A)
 {
-    val p[1];
+    val p[1] = {v_absent()};
     static const char *const pn[] = {"other"};
     if (id == TS_DEFINED) return v.t != VT_UNDEF;
     if (id == TS_UNDEFINED) return v.t == VT_UNDEF;
@@ -4253,6 +4271,10 @@ static int test_apply(interp *I, int id, val v, const args *A)
                                     id == TS_GREATERTHAN || id == TS_GT || id == TS_IN || id == TS_LE ||
                                     id == TS_LESSTHAN || id == TS_LT || id == TS_NE || id == TS_SAMEAS ||
                                     id >= TS_OP_EQ) ? 1 : 0, p);
+    if (p[0].t == VT_ABSENT && (id == TS_DIVISIBLEBY || id == TS_EQ || id == TS_EQUALTO || id == TS_GE ||
+                                id == TS_GREATERTHAN || id == TS_GT || id == TS_IN || id == TS_LE ||
+                                id == TS_LESSTHAN || id == TS_LT || id == TS_NE || id == TS_SAMEAS || id >= TS_OP_EQ))
+        RFAIL(I, "test '%s' is missing its argument", test_names[id]);
     switch (id) {
     case TS_BOOLEAN: return v.t == VT_BOOL;
     case TS_CALLABLE: return v.t == VT_MACRO || v.t == VT_FUNC || v.t == VT_BOUND;
