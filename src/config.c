@@ -478,7 +478,7 @@ enum opt_id {
     O_TOP_P, O_MIN_P, O_REPEAT_PENALTY, O_REPEAT_LAST_N, O_MIROSTAT_TAU, O_MIROSTAT_ETA,
     O_GPU_LAYERS, O_CORS, O_LOG_FORMAT, O_DEMO, O_KV_TYPE, O_MAX_CONN, O_MAX_HEADER_BYTES,
     O_MAX_HEADERS, O_MAX_BODY, O_ARENA, O_QUEUE, O_HEADER_TIMEOUT, O_IDLE_TIMEOUT, O_SSE_PING,
-    O_SHUTDOWN_TIMEOUT, O_SSL_CACHE
+    O_SHUTDOWN_TIMEOUT, O_SSL_CACHE, O_SLOTS_PROMPTS
 };
 
 static const struct opt {
@@ -516,6 +516,7 @@ static const struct opt {
     {{"--cors-origin"}, O_CORS, true, "allow browser requests from this origin ('*' = any)"},
     {{"--log-format"}, O_LOG_FORMAT, true, "text (default) or json"},
     {{"--demo"}, O_DEMO, false, "serve a built-in random-weight smoke-test model"},
+    {{"--slots-show-prompts"}, O_SLOTS_PROMPTS, false, "GET /slots also shows each request's prompt text"},
     {{"--kv-type"}, O_KV_TYPE, true, "KV cache type: f16 (default) or f32"},
     {{"--max-connections"}, O_MAX_CONN, true, "open connections (default 64)"},
     {{"--max-header-bytes"}, O_MAX_HEADER_BYTES, true, "request line + headers, else 431 (default 16k)"},
@@ -576,6 +577,7 @@ static int apply_opt(config *c, cli_state *st, const struct opt *o, const char *
     case O_HELP: c->want_help = true; return 0;
     case O_VERSION: c->want_version = true; return 0;
     case O_DEMO: c->demo = true; return 0;
+    case O_SLOTS_PROMPTS: c->slots_show_prompts = true; return 0;
     case O_MODEL:
         if (st->n_paths >= CONFIG_MODELS_MAX) return fail(err, cap, "%s: too many models (at most %d)", name, CONFIG_MODELS_MAX);
         if (!*v) return fail(err, cap, "%s: empty file name", name);

@@ -114,6 +114,7 @@ typedef struct config {
     /* logging and mode */
     config_log_format log_format;
     bool demo;                        /* --demo: serve the built-in smoke-test model */
+    bool slots_show_prompts;          /* --slots-show-prompts: GET /slots shows prompt texts */
     bool want_help;                   /* --help seen: nothing else was validated */
     bool want_version;                /* -v / --version seen */
     char desc_file[CONFIG_PATH_MAX];  /* -jsdesc / --config, "" = none */

@@ -1,13 +1,14 @@
 /* sched.c — per-model worker thread, slots, FIFO queue, text emission.
  *
- * Sections: clock; the built-in demo model; job pool and queue; loading;
- * text emission (stop strings); one step of a slot; the worker loop.
+ * Sections: clock; the built-in demo model; job pool and queue; status;
+ * loading; text emission (stop strings); job and choice lifecycle; one
+ * batched step; the worker loop.
  *
  * Threads: the worker owns the model's compute state and every slot; the
- * mutex guards only the job pool, the queue and the stop flag. Sink
- * callbacks run on the worker without the lock. A job belongs to the
- * caller between sched_job_get and sched_submit, to the worker from then
- * until its done() returned, then to the pool.
+ * mutex guards the job pool, the queue, the stop flag and the published
+ * slot status. Sink callbacks run on the worker without the lock. A job
+ * belongs to the caller between sched_job_get and sched_submit, to the
+ * worker from then until its done() returned, then to the pool.
  */
 #include "sched.h"
 
@@ -20,6 +21,7 @@
 
 #include "gguf_write.h"
 #include "kernels/kernels.h"
+#include "log.h"
 #include "sampler.h"
 
 /* ---- Clock --------------------------------------------------------------- */
@@ -194,6 +196,8 @@ struct sched_slot {
     int fresh;                /* assigned, start() not called yet */
     int begun;                /* the current choice started (cache reuse, echo) */
     int decoding;             /* prompt done: the next step evaluates `last` */
+    int step_n;               /* tokens this slot put in the current step's batch */
+    int step_row;             /* its logits row in the step, or -1 */
     sampler smp;              /* hist sized for the whole context */
     int smp_cap;              /* its history capacity */
     tok_stream ts;
@@ -228,6 +232,7 @@ static void job_reset(sched_model *sm, sched_job *j)
     j->t_submit = j->t_start = j->t_first = j->t_end = 0;
     atomic_store(&j->cancel, 0);
     j->next = NULL;
+    j->queued_logged = 0;   /* serial: already 0 (cleared under the lock when put back) */
 }
 
 int sched_model_init(sched_model *sm, const config_model *cm, bool demo, int queue_length, int ping_ms)
@@ -290,6 +295,7 @@ void sched_job_put(sched_model *sm, sched_job *j)
 {
     pthread_mutex_lock(&sm->mu);
     j->in_use = 0;
+    j->serial = 0;
     j->next = sm->free_jobs;
     sm->free_jobs = j;
     pthread_mutex_unlock(&sm->mu);
@@ -350,8 +356,15 @@ int sched_submit(sched_model *sm, sched_job *j)
     else sm->q_head = j;
     sm->q_tail = j;
     sm->n_queued++;
+    j->serial = ++sm->serial_next;
+    /* jobs ahead of it that will not find a free slot: its place in line */
+    int pos = sm->n_active + sm->n_queued - sm->n_slots;
+    j->queued_logged = pos > 0;
     pthread_cond_signal(&sm->cv);
     pthread_mutex_unlock(&sm->mu);
+    if (pos > 0)
+        log_info("model %s: request #%llu waits for a slot: position %d in the queue (all %d slots busy)",
+                 sm->cfg.id, (unsigned long long)j->serial, pos, sm->n_slots);
     return 0;
 bad:
     sched_job_put(sm, j);
@@ -373,6 +386,47 @@ void sched_model_counts(sched_model *sm, int *active, int *queued, int *free_job
     if (queued) *queued = sm->n_queued;
     if (free_jobs) *free_jobs = nf;
     pthread_mutex_unlock(&sm->mu);
+}
+
+/* ---- Status ------------------------------------------------------------------------ */
+
+int sched_model_status(sched_model *sm, sched_slot_info *slots, int cap, sched_queue_info *queue, int qcap,
+                       int *n_queued)
+{
+    int n = 0, k = 0;
+    pthread_mutex_lock(&sm->mu);
+    if (sm->info && sched_model_state(sm) == SCHED_READY) {
+        n = sm->n_slots;
+        for (int i = 0; i < n && i < cap; i++) slots[i] = sm->info[i];
+    }
+    for (sched_job *j = sm->q_head; j; j = j->next, k++)
+        if (k < qcap) {
+            queue[k].position = k + 1;
+            queue[k].serial = j->serial;
+            queue[k].n_prompt = j->prompt_len[0];
+            queue[k].t_submit = j->t_submit;
+        }
+    if (n_queued) *n_queued = k;
+    pthread_mutex_unlock(&sm->mu);
+    return n;
+}
+
+int sched_model_prompt(sched_model *sm, uint64_t serial, int32_t *ids, int cap)
+{
+    int n = -1;
+    if (serial == 0) return -1;
+    pthread_mutex_lock(&sm->mu);
+    /* a submitted job goes back to the pool (and may be reused) only under
+     * the lock, so its tokens cannot change while it is found here */
+    for (int i = 0; i < sm->n_jobs; i++) {
+        const sched_job *j = &sm->jobs[i];
+        if (!j->in_use || j->serial != serial) continue;
+        n = j->prompt_len[0];
+        memcpy(ids, j->tokens, (size_t)(n < cap ? n : cap) * sizeof *ids);
+        break;
+    }
+    pthread_mutex_unlock(&sm->mu);
+    return n;
 }
 
 /* ---- Loading (worker) ------------------------------------------------------ */
@@ -410,14 +464,31 @@ static int load(sched_model *sm)
         return -1;
     }
     thread_pool_init(&sm->tp, cm->thread_count);   /* on failure: a valid one-thread pool */
-    if ((rc = fwd_init(&sm->fc, &sm->m, NULL, &sm->tp, cm->batch_length)) < 0) {
+    /* a step holds one prompt chunk (never longer than the context) plus
+     * one decode token per slot */
+    int chunk = cm->batch_length < cm->context_length ? cm->batch_length : cm->context_length;
+    if ((rc = fwd_init(&sm->fc, &sm->m, NULL, &sm->tp, chunk + cm->processor_count)) < 0) {
         snprintf(sm->err, sizeof sm->err, "%s", sm->fc.err);
         return -1;
     }
-    sm->logits = malloc((size_t)sm->m.hp.n_vocab * sizeof *sm->logits);
-    sm->slots = calloc((size_t)cm->processor_count, sizeof *sm->slots);
+    size_t n_slots = (size_t)cm->processor_count;
+    sm->logits = malloc(n_slots * (size_t)sm->m.hp.n_vocab * sizeof *sm->logits);
+    sm->slots = calloc(n_slots, sizeof *sm->slots);
     sm->waiting = calloc((size_t)sm->n_jobs, sizeof *sm->waiting);
-    if (!sm->logits || !sm->slots || !sm->waiting) goto nomem;
+    sm->bseq = calloc(n_slots, sizeof *sm->bseq);
+    sm->bslot = calloc(n_slots, sizeof *sm->bslot);
+    sched_slot_info *info = calloc(n_slots, sizeof *info);
+    if (!sm->logits || !sm->slots || !sm->waiting || !sm->bseq || !sm->bslot || !info) {
+        free(info);
+        goto nomem;
+    }
+    for (int i = 0; i < cm->processor_count; i++) {
+        info[i].id = i;
+        info[i].n_ctx = cm->context_length;
+    }
+    pthread_mutex_lock(&sm->mu);
+    sm->info = info;
+    pthread_mutex_unlock(&sm->mu);
     sm->n_slots = cm->processor_count;
     int n_ctx = cm->context_length;
     if (!sm->text_cap) {
@@ -537,9 +608,16 @@ static void job_end(sched_model *sm, sched_slot *s, sched_err err)
     j->t_end = sched_now_ms();
     s->job = NULL;
     j->sink->done(j->sink_arg, j);
-    sched_job_put(sm, j);
     pthread_mutex_lock(&sm->mu);
+    j->in_use = 0;
+    j->serial = 0;
+    j->next = sm->free_jobs;
+    sm->free_jobs = j;
     sm->n_active--;
+    sched_slot_info *in = &sm->info[s - sm->slots];
+    in->state = SCHED_SLOT_IDLE;
+    in->serial = 0;
+    in->n_past = s->kv.n_past;
     pthread_mutex_unlock(&sm->mu);
 }
 
@@ -662,66 +740,47 @@ static void sampler_setup(sched_slot *s, const sched_sampling *sp)
     s->smp.hist_cap = n;
 }
 
-/* The next token from sm->logits (logit_bias first, then the sampler chain). */
-static int32_t sample(sched_model *sm, sched_slot *s)
+/* The next token from a logits row (logit_bias first, then the sampler chain). */
+static int32_t sample(sched_slot *s, float *lg)
 {
     const sched_sampling *sp = &s->job->samp;
-    float *lg = sm->logits;
     for (int i = 0; i < sp->n_bias; i++) lg[sp->bias_token[i]] += sp->bias[i];
     int32_t t = sampler_sample(&s->smp, lg);
     sampler_accept(&s->smp, t);
     return t;
 }
 
-/* ---- One step of a slot -------------------------------------------------------- */
+/* ---- One batched step ------------------------------------------------------------ */
 
-static void slot_step(sched_model *sm, sched_slot *s)
+/* End the slot's job if it was cancelled or its deadline passed. 1 if so. */
+static int slot_check(sched_model *sm, sched_slot *s, int64_t now)
 {
     sched_job *j = s->job;
     int why = atomic_load(&j->cancel);
-    int64_t now = sched_now_ms();
     if (!why && j->deadline_ms && now >= j->deadline_ms) why = SCHED_ERR_TIMEOUT;
-    if (why) {
-        job_end(sm, s, (sched_err)why);
-        return;
-    }
-    if (!s->begun && choice_begin(sm, s) < 0) return;
-    if (j->max_tokens == 0) {
-        choice_finish(sm, s, SCHED_FINISH_LENGTH, 0);
-        return;
-    }
-    const int32_t *prompt = j->tokens + s->tok_off;
-    int plen = j->prompt_len[s->choice];
-    int rc;
-    if (!s->decoding) {
-        int n = plen - s->fed;
-        if (n > sm->cfg.batch_length) n = sm->cfg.batch_length;
-        int last = s->fed + n == plen;
-        rc = fwd_eval(&sm->fc, &s->kv, prompt + s->fed, n, last ? sm->logits : NULL, 0);
-        if (rc == 0) {
-            memcpy(s->hist + s->n_hist, prompt + s->fed, (size_t)n * sizeof *s->hist);
-            s->n_hist += n;
-            s->fed += n;
-        }
-        if (rc == 0 && !last) {
-            if (sm->ping_ms > 0 && now - s->t_ping >= sm->ping_ms && j->sink->ping) {
-                s->t_ping = now;
-                j->sink->ping(j->sink_arg, j);
-            }
-            return;
-        }
-        s->decoding = 1;
-    } else {
-        rc = fwd_eval(&sm->fc, &s->kv, &s->last, 1, sm->logits, 0);
-        if (rc == 0) s->hist[s->n_hist++] = s->last;
-    }
-    if (rc < 0) {
-        snprintf(j->errmsg, sizeof j->errmsg, "forward pass: %.140s", sm->fc.err);
-        job_end(sm, s, SCHED_ERR_ENGINE);
-        return;
-    }
+    if (!why) return 0;
+    job_end(sm, s, (sched_err)why);
+    return 1;
+}
 
-    int32_t t = sample(sm, s);
+/* Start the slot's current choice if needed (prefix reuse, echo); choices
+ * with max_tokens 0 (echo only) finish at once. 1 if the slot still holds
+ * a job with tokens to evaluate. */
+static int slot_ready(sched_model *sm, sched_slot *s)
+{
+    while (s->job && !s->begun) {
+        if (choice_begin(sm, s) < 0) return 0;
+        if (s->job->max_tokens == 0) choice_finish(sm, s, SCHED_FINISH_LENGTH, 0);
+    }
+    return s->job != NULL;
+}
+
+/* The step gave slot s logits (its prompt's last token or its decode
+ * token): sample, emit, check the stop conditions. */
+static void slot_token(sched_model *sm, sched_slot *s, float *lg)
+{
+    sched_job *j = s->job;
+    int32_t t = sample(s, lg);
     s->n_gen++;
     j->choice[s->choice].n_gen++;
     j->n_gen_tokens++;
@@ -742,6 +801,7 @@ static void slot_step(sched_model *sm, sched_slot *s)
         choice_finish(sm, s, SCHED_FINISH_STOP, 1);
         return;
     }
+    /* the context is full: the explicit end, finish_reason "length" */
     if ((j->max_tokens > 0 && s->n_gen >= j->max_tokens) || s->kv.n_past >= s->kv.n_ctx) {
         choice_finish(sm, s, SCHED_FINISH_LENGTH, 0);
         return;
@@ -749,12 +809,117 @@ static void slot_step(sched_model *sm, sched_slot *s)
     s->last = t;
 }
 
+/* One forward pass over every active slot: the pending token of each
+ * generating slot, plus the next prompt chunk (up to batch_length tokens)
+ * of the earliest-submitted slot still in its prompt. The other prompt
+ * slots wait their turn (pinged). Returns 0 if there was nothing to run. */
+static int step(sched_model *sm)
+{
+    const int64_t now = sched_now_ms();
+    const int V = sm->m.hp.n_vocab;
+    sched_slot *prompt = NULL;
+    int n = 0, rows = 0;
+    for (int i = 0; i < sm->n_slots; i++) {
+        sched_slot *s = &sm->slots[i];
+        s->step_n = 0;
+        s->step_row = -1;
+        if (!s->job || slot_check(sm, s, now) || !slot_ready(sm, s)) continue;
+        if (s->decoding) {
+            s->step_n = 1;
+            s->step_row = rows++;
+            sm->bseq[n] = (fwd_seq){ &s->kv, &s->last, 1, 1 };
+            sm->bslot[n++] = s;
+        } else if (!prompt || s->job->serial < prompt->job->serial) {
+            prompt = s;
+        }
+    }
+    if (prompt) {
+        sched_job *j = prompt->job;
+        int plen = j->prompt_len[prompt->choice];
+        int k = plen - prompt->fed;
+        if (k > sm->cfg.batch_length) k = sm->cfg.batch_length;
+        int last = prompt->fed + k == plen;
+        prompt->step_n = k;
+        prompt->step_row = last ? rows++ : -1;
+        sm->bseq[n] = (fwd_seq){ &prompt->kv, j->tokens + prompt->tok_off + prompt->fed, k, last };
+        sm->bslot[n++] = prompt;
+    }
+    if (n == 0) return 0;
+
+    int rc = fwd_eval_batch(&sm->fc, sm->bseq, n, sm->logits);
+    for (int i = 0; i < n; i++) {
+        sched_slot *s = sm->bslot[i];
+        if (rc < 0) {
+            snprintf(s->job->errmsg, sizeof s->job->errmsg, "forward pass: %.140s", sm->fc.err);
+            job_end(sm, s, SCHED_ERR_ENGINE);
+            continue;
+        }
+        memcpy(s->hist + s->n_hist, sm->bseq[i].tokens, (size_t)s->step_n * sizeof *s->hist);
+        s->n_hist += s->step_n;
+        if (!s->decoding) s->fed += s->step_n;
+    }
+    if (rc < 0) return 1;
+
+    /* tokens out, in slot order (callbacks may cancel, nothing else) */
+    for (int i = 0; i < n; i++) {
+        sched_slot *s = sm->bslot[i];
+        if (s->step_row < 0) continue;
+        s->decoding = 1;
+        slot_token(sm, s, sm->logits + (size_t)s->step_row * V);
+    }
+    /* keep the streams of slots still in their prompt alive */
+    if (sm->ping_ms > 0) {
+        int64_t t = sched_now_ms();
+        for (int i = 0; i < sm->n_slots; i++) {
+            sched_slot *s = &sm->slots[i];
+            if (s->job && !s->decoding && t - s->t_ping >= sm->ping_ms && s->job->sink->ping) {
+                s->t_ping = t;
+                s->job->sink->ping(s->job->sink_arg, s->job);
+            }
+        }
+    }
+    return 1;
+}
+
 /* ---- The worker ---------------------------------------------------------------- */
+
+/* Copy slot i's state into its published status (caller holds mu). */
+static void info_fill(sched_model *sm, int i)
+{
+    const sched_slot *s = &sm->slots[i];
+    sched_slot_info *in = &sm->info[i];
+    const sched_job *j = s->job;
+    in->n_past = s->kv.n_past;
+    if (!j || s->choice >= j->n_prompts) {
+        in->state = SCHED_SLOT_IDLE;
+        in->serial = 0;
+        return;
+    }
+    in->state = s->decoding ? SCHED_SLOT_GEN : SCHED_SLOT_PROMPT;
+    in->serial = j->serial;
+    in->choice = s->choice;
+    in->n_choices = j->n_prompts;
+    in->n_prompt = j->prompt_len[s->choice];
+    in->n_prompt_done = s->fed;
+    in->n_cached = s->begun ? j->choice[s->choice].n_cached : 0;
+    in->n_gen = s->n_gen;
+    in->max_tokens = j->max_tokens;
+    in->t_submit = j->t_submit;
+    in->t_start = j->t_start;
+}
+
+static void info_publish(sched_model *sm)
+{
+    pthread_mutex_lock(&sm->mu);
+    for (int i = 0; i < sm->n_slots; i++) info_fill(sm, i);
+    pthread_mutex_unlock(&sm->mu);
+}
 
 /* A free slot for j: the one whose cache shares the longest prefix with j's
  * first prompt when that covers at least half of the prompt (a follow-up
- * turn of a conversation), else the least recently used one (so a short
- * common prefix such as BOS does not evict a useful cache). */
+ * turn of a conversation, a shared system prompt), else the least recently
+ * used one (so a short common prefix such as BOS does not evict a useful
+ * cache; never-used slots come first). */
 static sched_slot *slot_pick(sched_model *sm, const sched_job *j)
 {
     sched_slot *best = NULL, *lru = NULL;
@@ -773,6 +938,7 @@ static sched_slot *slot_pick(sched_model *sm, const sched_job *j)
     return 2 * best_n >= j->prompt_len[0] ? best : lru;
 }
 
+/* Give slot s to job j (caller holds mu). */
 static void slot_assign(sched_model *sm, sched_slot *s, sched_job *j)
 {
     s->job = j;
@@ -788,7 +954,7 @@ static void slot_assign(sched_model *sm, sched_slot *s, sched_job *j)
         memset(&j->choice[i], 0, sizeof j->choice[i]);
     }
     j->t_start = sched_now_ms();
-    (void)sm;
+    info_fill(sm, (int)(s - sm->slots));
 }
 
 static void *worker(void *arg)
@@ -851,6 +1017,9 @@ static void *worker(void *arg)
             sched_slot *s = &sm->slots[i];
             if (s->job && s->fresh) {
                 s->fresh = 0;
+                if (s->job->queued_logged)
+                    log_info("model %s: request #%llu got slot %d after %lld ms in the queue", sm->cfg.id,
+                             (unsigned long long)s->job->serial, i, (long long)(s->job->t_start - s->job->t_submit));
                 if (s->job->sink->start) s->job->sink->start(s->job->sink_arg, s->job);
             }
         }
@@ -868,12 +1037,8 @@ static void *worker(void *arg)
                 if (sm->waiting[i]->sink->ping) sm->waiting[i]->sink->ping(sm->waiting[i]->sink_arg, sm->waiting[i]);
         }
 
-        /* one step per active slot, round-robin */
-        for (int k = 0; k < sm->n_slots; k++) {
-            sched_slot *s = &sm->slots[(sm->rr + k) % sm->n_slots];
-            if (s->job) slot_step(sm, s);
-        }
-        sm->rr = (sm->rr + 1) % (sm->n_slots ? sm->n_slots : 1);
+        /* one forward pass over every active slot */
+        if (step(sm)) info_publish(sm);
     }
 
     /* stopping: end every job */
@@ -938,6 +1103,9 @@ void sched_model_free(sched_model *sm)
     }
     free(sm->logits);
     free(sm->waiting);
+    free(sm->bseq);
+    free(sm->bslot);
+    free(sm->info);
     /* each of these is harmless on a zeroed or failed object */
     fwd_free(&sm->fc);
     thread_pool_free(&sm->tp);

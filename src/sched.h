@@ -11,13 +11,21 @@
  *     positions, token history and text buffers, all sized at load;
  *   - a fixed pool of processor_count + queue_length jobs. A caller takes a
  *     job (sched_job_get: NULL when every job is in use -> answer 429),
- *     fills its inputs and submits it. Submitted jobs wait FIFO for a slot.
+ *     fills its inputs and submits it. Submitted jobs wait FIFO for a slot;
+ *     a free slot goes to the queue head, preferring the slot whose cache
+ *     shares the longest prefix with its prompt (see slot_pick).
  *
- * The worker steps the active slots round-robin: per step each slot gets
- * either one prompt chunk of up to batch_length tokens or one decode token,
- * so several users stream at once. The cancellation flag is checked every
- * step (client gone, deadline passed, server stopping). Nothing is
- * allocated per token.
+ * Continuous batching: each step of the worker is ONE forward pass
+ * (fwd_eval_batch) over every active slot together: the next token of every
+ * generating slot, plus at most one prompt chunk of up to batch_length
+ * tokens (from the slot that started first), so a long prompt delays the
+ * other users' streams by one chunk per step, never by the whole prompt.
+ * The weights are read once per step however many users decode. A
+ * sequence's arithmetic does not depend on the others in the batch, so a
+ * request gives the same output alone or batched (forward.h).
+ * The cancellation flag is checked every step (client gone, deadline
+ * passed, server stopping): a cancelled job frees its slot at the next
+ * step. Nothing is allocated per token.
  *
  * Results reach the caller through a sink (callbacks on the worker thread):
  *     start(j)            the job got a slot (stream: send the headers now)
@@ -151,6 +159,8 @@ struct sched_job {
 
     /* ---- private ---- */
     int index;                  /* in the pool: 0 .. n_jobs-1 */
+    uint64_t serial;            /* submission number (1, 2, ...), set by sched_submit */
+    int queued_logged;          /* it had to wait: its slot assignment is logged too */
     atomic_int cancel;          /* a sched_err, 0 = run on */
     sched_job *next;            /* free list / queue */
     int in_use;
@@ -176,12 +186,16 @@ typedef struct sched_model {
 
     /* worker-owned */
     thread_pool tp;
-    fwd_ctx fc;
-    float *logits;              /* (n_vocab) */
+    fwd_ctx fc;                 /* n_batch = batch_length + processor_count */
+    float *logits;              /* (processor_count, n_vocab): a step's logits rows */
     sched_slot *slots;          /* (processor_count) */
     sched_job **waiting;        /* (n_jobs) snapshot of the queue for pings */
+    struct fwd_seq *bseq;       /* (processor_count) the step's batch */
+    sched_slot **bslot;         /* (processor_count) slot of each batch entry */
     int n_slots;
-    int rr;                     /* round-robin start */
+    /* published by the worker for sched_model_status (mu) */
+    struct sched_slot_info *info;   /* (processor_count) */
+    uint64_t serial_next;
 
     /* jobs and queue (mu) */
     sched_job *jobs;            /* (n_jobs) */
@@ -252,6 +266,47 @@ void sched_job_cancel(sched_job *j, sched_err why);
 
 /* Counts for monitoring (approximate). */
 void sched_model_counts(sched_model *sm, int *active, int *queued, int *free_jobs);
+
+/* ---- Status (any thread; a snapshot taken under the lock) ---------------------- */
+
+typedef enum sched_slot_state {
+    SCHED_SLOT_IDLE = 0,
+    SCHED_SLOT_PROMPT,          /* evaluating a prompt (or waiting for its turn to) */
+    SCHED_SLOT_GEN              /* generating */
+} sched_slot_state;
+
+typedef struct sched_slot_info {
+    int id;                     /* slot index */
+    sched_slot_state state;
+    uint64_t serial;            /* its job's submission number; 0 when idle */
+    int n_ctx;                  /* positions of its KV cache */
+    int n_past;                 /* positions filled (kept after a job for prefix reuse) */
+    int choice, n_choices;      /* the job's current prompt, of n_choices */
+    int n_prompt;               /* tokens of that prompt */
+    int n_prompt_done;          /* of which in the cache (reused ones included) */
+    int n_cached;               /* reused from what the slot held */
+    int n_gen;                  /* tokens generated for it so far */
+    int max_tokens;             /* -1: until end-of-generation or the context end */
+    int64_t t_submit, t_start;  /* ms, sched_now_ms() clock */
+} sched_slot_info;
+
+typedef struct sched_queue_info {
+    int position;               /* 1: the next to get a slot */
+    uint64_t serial;
+    int n_prompt;               /* tokens of its first prompt */
+    int64_t t_submit;           /* ms, sched_now_ms() clock */
+} sched_queue_info;
+
+/* Copy up to cap slot entries into slots and up to qcap queue entries (in
+ * order) into queue (either may be NULL with cap 0). Returns the number of
+ * slots (0 while loading); *n_queued (may be NULL) gets the queue length. */
+int sched_model_status(sched_model *sm, sched_slot_info *slots, int cap, sched_queue_info *queue, int qcap,
+                       int *n_queued);
+
+/* The first prompt of the submitted job with this serial, running or
+ * queued: up to cap ids copied into ids. Returns the prompt's length, or -1
+ * when no such job is in the scheduler any more. */
+int sched_model_prompt(sched_model *sm, uint64_t serial, int32_t *ids, int cap);
 
 /* The built-in smoke-test model: a deterministic random-weight llama with a
  * byte-level SentencePiece vocabulary (<unk>, <s>, </s>, the 256 byte
