@@ -536,6 +536,22 @@ static void test_refusals(void)
     refuse(&c_ec, &k_rsa, "an RSA key, but the certificate holds an EC key", "RSA key, EC certificate");
     refuse(&c_rsa, &k_ec, "an EC key, but the certificate holds an RSA key", "EC key, RSA certificate");
 
+    /* Same modulus, another public exponent: only the test signature sees it. */
+    {
+        static tkey odd;
+        static der odd_cert;
+        static text c_odd;
+        static unsigned char e3 = 3;
+        odd = g_rsa;
+        odd.rpk.n = g_rsa.rpub; /* the copy's pointers must stay on the copy's own buffers */
+        odd.rpk.e = &e3;
+        odd.rpk.elen = 1;
+        cert_make(&odd_cert, &odd, "localhost", &g_rsa, "localhost", 9);
+        c_odd.n = 0;
+        cert_pem(&c_odd, &odd_cert);
+        refuse(&c_odd, &k_rsa, "test signature does not verify", "RSA certificate with another exponent");
+    }
+
     empty.n = 0;
     empty.s[0] = '\0';
     refuse(&empty, &k_ec, "certificate cert.pem: empty file", "empty certificate file");
