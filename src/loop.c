@@ -294,6 +294,14 @@ static size_t out_pending(const conn *c)
     return buf_len(&c->wbuf) + rec;
 }
 
+/* 0 while a TLS engine takes no records (it has some to send first, which
+ * POLLOUT handles): polling for input then would spin on unread bytes. */
+static int takes_input(const conn *c)
+{
+    size_t room;
+    return !c->tls || tls_conn_rec_room(c->tls, &room) != NULL;
+}
+
 /* TLS: plaintext from wbuf into the engine, records from the engine to the
  * socket, until both are empty or the socket would block. */
 static int flush_tls(conn *c, int64_t now)
@@ -1005,7 +1013,7 @@ int loop_run(loop *l)
             switch (c->state) {
             case CONN_READ:
             case CONN_BODY:
-                if (!c->eof && buf_space(&c->rbuf))
+                if (!c->eof && buf_space(&c->rbuf) && takes_input(c))
                     ev |= POLLIN;
                 break;
             case CONN_DEFERRED:
