@@ -1049,10 +1049,8 @@ static node *postfix(parser *P, node *x)
                 int has_slice = 0;
                 for (node *it = items; it; it = it->next) has_slice |= it->kind == N_SLICE;
                 if (has_slice) {
-                    /* x[a, 1:2]: a tuple holding a slice object, which no
-                     * container here accepts as a key: undefined */
-                    g->b = mk(P, N_CONST);
-                    g->b->v = v_undef(NULL, 0);
+                    /* x[a, 1:2]: Jinja2 generates invalid Python for it */
+                    PFAIL(P, "a slice inside a subscript tuple is not valid");
                 } else {
                     node *tp = mk(P, N_TUPLE);
                     tp->kids = items;
@@ -1558,7 +1556,6 @@ static node *stmt_macro(parser *P)
     P->soft = soft;
     P->loops = loops;
     adv(P);
-    if (cur(P)->type == T_NAME) adv(P);   /* {% endmacro name %} */
     expect_end(P, T_BLOCK_END);
     return x;
 }

@@ -503,6 +503,12 @@ static const struct unit { const char *tmpl; const char *want; } UNITS[] = {
      NULL /* TemplateRuntimeError: No filter named 'nosuchfilter'. */},
     {"a{#",
      "a"},
+    {"{{ x[1:2, 3] }}",
+     NULL /* SyntaxError: invalid syntax (<template>, line 12) */},
+    {"{% macro m() %}{% endmacro m %}",
+     NULL /* TemplateSyntaxError: expected token 'end of statement block', got 'm' */},
+    {"{{ 'ab'[1, 2] }}|{{ d[('a', 1)] }}",
+     "|"},
 };
 
 static long render(const char *tmpl, const char *msgs, const char *tools, const char *vars, unsigned flags,
