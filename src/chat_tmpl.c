@@ -4331,6 +4331,8 @@ static int test_apply(interp *I, int id, val v, const args *A)
  * Globals and macro calls
  * ====================================================================== */
 
+/* noinline: keeps its locals out of the recursive evaluator's frame */
+__attribute__((noinline))
 static val call_global(interp *I, int g, const args *A)
 {
     step(I);
@@ -4397,6 +4399,8 @@ static val call_global(interp *I, int g, const args *A)
 static void exec_body(interp *I, const node *x, int *ctl);
 static val eval(interp *I, const node *x);
 
+/* noinline: keeps its locals out of the recursive evaluator's frame */
+__attribute__((noinline))
 static val capture(interp *I, const node *body)
 {
     sink k = sink_arena(), *saved = I->out;
@@ -4410,6 +4414,8 @@ static val capture(interp *I, const node *body)
     return sink_val(I, &k);
 }
 
+/* noinline: keeps its locals out of the recursive evaluator's frame */
+__attribute__((noinline))
 static val call_macro(interp *I, const macro *m, const args *A)
 {
     const node *def = m->def;
@@ -4507,6 +4513,8 @@ static args eval_args(interp *I, const node *list)
     return A;
 }
 
+/* noinline: keeps its locals out of the recursive evaluator's frame */
+__attribute__((noinline))
 static val apply_filter_node(interp *I, const node *x, val base)
 {
     val v = x->a ? eval(I, x->a) : base;

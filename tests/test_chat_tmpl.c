@@ -904,6 +904,66 @@ static void *thr_run(void *arg)
     return NULL;
 }
 
+/* The worst recursion cases fit the documented 256 KiB of stack. */
+typedef struct stk {
+    const char *tmpl;
+    long r;
+    char *mem, *out;
+} stk;
+
+static void *stk_run(void *arg)
+{
+    stk *x = arg;
+    char err[256];
+    chat_tmpl_input in;
+    memset(&in, 0, sizeof in);
+    in.messages_json = UNIT_MSGS;
+    in.messages_len = strlen(UNIT_MSGS);
+    x->r = chat_tmpl_render_src(x->tmpl, strlen(x->tmpl), &in, x->mem, MEM_CAP, x->out, OUT_CAP, err, sizeof err);
+    return NULL;
+}
+
+static void test_stack(void)
+{
+    static char deep[3][8192];
+    size_t o = (size_t)snprintf(deep[0], sizeof deep[0], "{{ ");
+    for (int i = 0; i < 99; i++) deep[0][o++] = '(';
+    deep[0][o++] = '1';
+    for (int i = 0; i < 99; i++) deep[0][o++] = ')';
+    snprintf(deep[0] + o, sizeof deep[0] - o, " }}");
+    o = (size_t)snprintf(deep[1], sizeof deep[1], "{{ 1");
+    for (int i = 0; i < 190; i++) o += (size_t)snprintf(deep[1] + o, sizeof deep[1] - o, " + 1");
+    snprintf(deep[1] + o, sizeof deep[1] - o, " }}");
+    o = 0;
+    for (int i = 0; i < 95; i++) o += (size_t)snprintf(deep[2] + o, sizeof deep[2] - o, "{%% for x in [1] %%}{%% if x %%}");
+    for (int i = 0; i < 95; i++) o += (size_t)snprintf(deep[2] + o, sizeof deep[2] - o, "{%% endif %%}{%% endfor %%}");
+    const char *cases[] = {
+        "{% macro f(n) %}{% if n %}{% for i in [1] %}{{ f(n + 1)|trim ~ 'x' }}{% endfor %}{% endif %}{% endmacro %}{{ f(1) }}",
+        "{% set ns = namespace(l=[]) %}{% for i in range(5000) %}{% set ns.l = [ns.l] %}{% endfor %}{{ ns.l|tojson }}",
+        "{% set ns = namespace(l=[]) %}{% for i in range(5000) %}{% set ns.l = [ns.l] %}{% endfor %}{{ ns.l }}",
+        "{% set ns = namespace(l=[]) %}{% for i in range(5000) %}{% set ns.l = [ns.l] %}{% endfor %}{{ '%s' % ns.l }}",
+        deep[0], deep[1], deep[2]};
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setstacksize(&at, 256 << 10);
+    stk x;
+    x.mem = malloc(MEM_CAP);
+    x.out = malloc(OUT_CAP);
+    int done = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        pthread_t th;
+        x.tmpl = cases[i];
+        x.r = 1;
+        if (pthread_create(&th, &at, stk_run, &x) != 0) break;
+        pthread_join(th, NULL);
+        done += x.r <= 0 || x.r > 0;
+    }
+    T_CHECK(done == (int)(sizeof cases / sizeof cases[0]), "deepest recursion cases run in a 256 KiB thread stack");
+    pthread_attr_destroy(&at);
+    free(x.mem);
+    free(x.out);
+}
+
 static void test_threads(void)
 {
     char err[256];
@@ -940,6 +1000,7 @@ int main(void)
     test_flags();
     test_chatml();
     test_threads();
+    test_stack();
     free(g_mem);
     free(g_out);
     return t_done();
