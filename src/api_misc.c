@@ -1,8 +1,9 @@
 /* api_misc.c — the API's core (setup, dispatch, calls, shared helpers) and
- * the small endpoints: /health, /tokenize, /detokenize (llama.cpp shapes).
+ * the small endpoints: /health, /tokenize, /detokenize (llama.cpp shapes),
+ * /slots (read-only status of the slots and queues).
  *
  * Sections: setup; dispatch; errors and calls; sampling; health;
- * tokenize / detokenize.
+ * tokenize / detokenize; slots.
  */
 #include "api.h"
 
@@ -308,6 +309,8 @@ static int reply_error(api *a, api_response *r, const oai_error *e)
     return API_REPLY;
 }
 
+static int api_slots_handle(api *a, api_response *r);
+
 int api_handle(api *a, const api_request *q, api_response *r)
 {
     memset(r, 0, sizeof *r);
@@ -316,14 +319,17 @@ int api_handle(api *a, const api_request *q, api_response *r)
     snprintf(method, sizeof method, "%.*s", (int)(q->method_len < 15 ? q->method_len : 15), q->method);
     snprintf(path, sizeof path, "%.*s", (int)(q->path_len < 255 ? q->path_len : 255), q->path);
 
-    /* llama.cpp's extras, which the route table does not hold */
+    /* llama.cpp's extras, which the route table does not hold: POST
+     * /tokenize, /detokenize; GET /slots (also under /v1) */
     int tokenize = path_is(q, "/tokenize"), detokenize = path_is(q, "/detokenize");
+    int slots = path_is(q, "/slots");
     router_match m;
     router_route route;
-    if (tokenize || detokenize) {
+    if (tokenize || detokenize || slots) {
         memset(&m, 0, sizeof m);
-        m.allow = "POST, OPTIONS";
-        route = method_is(q, "POST") ? ROUTE_COUNT : method_is(q, "OPTIONS") ? ROUTE_OPTIONS : ROUTE_NONE;
+        m.allow = slots ? "GET, HEAD, OPTIONS" : "POST, OPTIONS";
+        int good = slots ? method_is(q, "GET") || method_is(q, "HEAD") : method_is(q, "POST");
+        route = good ? ROUTE_COUNT : method_is(q, "OPTIONS") ? ROUTE_OPTIONS : ROUTE_NONE;
         if (route == ROUTE_NONE) m.status = 405;
     } else {
         route = router_match_path(q->method, q->method_len, q->path, q->path_len, &m);
@@ -359,7 +365,8 @@ int api_handle(api *a, const api_request *q, api_response *r)
     case ROUTE_COMPLETIONS: return api_cmpl_handle(a, q, NULL, false, r);
     case ROUTE_ENGINE_COMPLETIONS: return api_cmpl_handle(a, q, m.arg, method_is(q, "GET"), r);
     case ROUTE_EMBEDDINGS: return api_embd_handle(a, q, r);
-    case ROUTE_COUNT: return tokenize ? api_tokenize_handle(a, q, r) : api_detokenize_handle(a, q, r);
+    case ROUTE_COUNT:
+        return slots ? api_slots_handle(a, r) : tokenize ? api_tokenize_handle(a, q, r) : api_detokenize_handle(a, q, r);
     default: break;
     }
     oai_error_route(&e, method, path);
@@ -600,6 +607,176 @@ int api_detokenize_handle(api *a, const api_request *q, api_response *r)
     if (len < 0 || json_writer_finish(&w) < 0) {
         oai_error_set(&e, 413, "invalid_request_error", "response_too_large", "tokens",
                       "The text does not fit in the response buffer (%zu bytes).", a->resp_cap);
+        return reply_error(a, r, &e);
+    }
+    r->status = 200;
+    r->content_type = "application/json";
+    r->body = a->resp;
+    r->len = w.len;
+    return API_REPLY;
+}
+
+/* ---- Slots ------------------------------------------------------------------------------------ */
+
+#define SLOTS_PROMPT_SHOWN 4096   /* bytes of each prompt text shown (--slots-show-prompts) */
+
+/* The first prompt of request `serial` as text (at most SLOTS_PROMPT_SHOWN
+ * bytes, cut at a UTF-8 boundary), or nothing when it is gone. */
+static void slots_prompt(api *a, api_model *am, json_writer *w, uint64_t serial)
+{
+    const sched_model *sm = am->sm;
+    int cap = sm->cfg.context_length;
+    int32_t *ids = oai_arena_alloc(&a->arena, (size_t)cap * sizeof *ids);
+    char *text = oai_arena_alloc(&a->arena, SLOTS_PROMPT_SHOWN + 8);
+    int n = ids && text ? sched_model_prompt(am->sm, serial, ids, cap) : -1;
+    if (n < 0) return;
+    if (n > cap) n = cap;
+    /* pieces until the shown bytes are full */
+    int32_t len = tok_detokenize(&sm->vocab, ids, n, text, SLOTS_PROMPT_SHOWN, 1, 0);
+    int cut = 0;
+    if (len < 0) {
+        /* too long: the longest prefix of tokens that fits */
+        int lo = 0, hi = n;
+        while (lo < hi) {
+            int mid = (lo + hi + 1) / 2;
+            if (tok_detokenize(&sm->vocab, ids, mid, text, SLOTS_PROMPT_SHOWN, 1, 0) >= 0) lo = mid;
+            else hi = mid - 1;
+        }
+        len = tok_detokenize(&sm->vocab, ids, lo, text, SLOTS_PROMPT_SHOWN, 1, 0);
+        if (len < 0) len = 0;
+        cut = 1;
+    }
+    /* the space SentencePiece put before the first word (as echo drops it) */
+    const char *t = text;
+    if (sm->vocab.type == TOK_TYPE_SPM && sm->vocab.add_space_prefix && len > 0 && t[0] == ' ') t++, len--;
+    size_t ok = json_utf8_complete_len(t, (size_t)len);
+    json_write_key(w, "prompt");
+    json_write_strn(w, t, utf8_valid(t, ok) ? ok : 0);
+    if (cut) {
+        json_write_key(w, "prompt_truncated");
+        json_write_bool(w, 1);
+    }
+}
+
+static const char *slot_state_name(sched_slot_state st)
+{
+    return st == SCHED_SLOT_PROMPT ? "processing_prompt" : st == SCHED_SLOT_GEN ? "generating" : "idle";
+}
+
+/* GET /slots: every model's slots, queue and counters; no prompt text
+ * unless the server runs with --slots-show-prompts. */
+static int api_slots_handle(api *a, api_response *r)
+{
+    oai_error e;
+    oai_arena_reset(&a->arena);
+    const int64_t now = sched_now_ms();
+    const bool show = a->cfg->slots_show_prompts;
+    json_writer w;
+    json_writer_init(&w, a->resp, a->resp_cap);
+    json_write_obj_begin(&w);
+    json_write_key(&w, "object");
+    json_write_str(&w, "list");
+    json_write_key(&w, "data");
+    json_write_arr_begin(&w);
+    for (int mi = 0; mi < a->n_models; mi++) {
+        api_model *am = &a->models[mi];
+        sched_model *sm = am->sm;
+        int cap = sm->cfg.processor_count, qcap = sm->n_jobs;   /* submitted, not yet admitted: up to every job */
+        sched_slot_info *si = oai_arena_alloc(&a->arena, (size_t)cap * sizeof *si);
+        sched_queue_info *qi = oai_arena_alloc(&a->arena, (size_t)(qcap ? qcap : 1) * sizeof *qi);
+        if (!si || !qi) {
+            oai_error_server(&e, "out of request memory for the status");
+            return reply_error(a, r, &e);
+        }
+        int n_queued = 0;
+        sched_counters ctr;
+        memset(&ctr, 0, sizeof ctr);
+        int n = sched_model_status(sm, si, cap, qi, qcap, &n_queued, &ctr);
+        sched_state st = sched_model_state(sm);
+        json_write_obj_begin(&w);
+        json_write_key(&w, "model");
+        json_write_str(&w, sm->cfg.id);
+        json_write_key(&w, "state");
+        json_write_str(&w, st == SCHED_READY ? "ready" : st == SCHED_LOADING ? "loading"
+                           : st == SCHED_FAILED ? "failed" : "stopped");
+        json_write_key(&w, "n_slots");
+        json_write_int(&w, cap);
+        json_write_key(&w, "queue_limit");
+        json_write_int(&w, sm->queue_length);
+        json_write_key(&w, "slots");
+        json_write_arr_begin(&w);
+        for (int i = 0; i < n && i < cap; i++) {
+            const sched_slot_info *s = &si[i];
+            json_write_obj_begin(&w);
+            json_write_key(&w, "id");
+            json_write_int(&w, s->id);
+            json_write_key(&w, "state");
+            json_write_str(&w, slot_state_name(s->state));
+            json_write_key(&w, "n_ctx");
+            json_write_int(&w, s->n_ctx);
+            json_write_key(&w, "n_past");
+            json_write_int(&w, s->n_past);
+            if (s->state != SCHED_SLOT_IDLE) {
+                json_write_key(&w, "request");
+                json_write_uint(&w, (unsigned long long)s->serial);
+                json_write_key(&w, "choice");
+                json_write_int(&w, s->choice);
+                json_write_key(&w, "n_choices");
+                json_write_int(&w, s->n_choices);
+                json_write_key(&w, "prompt_tokens");
+                json_write_int(&w, s->n_prompt);
+                json_write_key(&w, "prompt_tokens_done");
+                json_write_int(&w, s->n_prompt_done);
+                json_write_key(&w, "cached_tokens");
+                json_write_int(&w, s->n_cached);
+                json_write_key(&w, "generated_tokens");
+                json_write_int(&w, s->n_gen);
+                json_write_key(&w, "max_tokens");
+                json_write_int(&w, s->max_tokens);
+                json_write_key(&w, "queued_ms");
+                json_write_int(&w, (long long)(s->t_start - s->t_submit));
+                json_write_key(&w, "running_ms");
+                json_write_int(&w, (long long)(now - s->t_start));
+                if (show) slots_prompt(a, am, &w, s->serial);
+            }
+            json_write_obj_end(&w);
+        }
+        json_write_arr_end(&w);
+        json_write_key(&w, "queue");
+        json_write_arr_begin(&w);
+        for (int i = 0; i < n_queued && i < qcap; i++) {
+            json_write_obj_begin(&w);
+            json_write_key(&w, "position");
+            json_write_int(&w, qi[i].position);
+            json_write_key(&w, "request");
+            json_write_uint(&w, (unsigned long long)qi[i].serial);
+            json_write_key(&w, "prompt_tokens");
+            json_write_int(&w, qi[i].n_prompt);
+            json_write_key(&w, "waiting_ms");
+            json_write_int(&w, (long long)(now - qi[i].t_submit));
+            if (show) slots_prompt(a, am, &w, qi[i].serial);
+            json_write_obj_end(&w);
+        }
+        json_write_arr_end(&w);
+        json_write_key(&w, "counters");
+        json_write_obj_begin(&w);
+        json_write_key(&w, "steps");
+        json_write_uint(&w, (unsigned long long)ctr.steps);
+        json_write_key(&w, "batched_steps");
+        json_write_uint(&w, (unsigned long long)ctr.batched_steps);
+        json_write_key(&w, "max_sequences_per_step");
+        json_write_int(&w, ctr.max_seqs);
+        json_write_key(&w, "prompt_tokens");
+        json_write_uint(&w, (unsigned long long)ctr.prompt_tokens);
+        json_write_key(&w, "generated_tokens");
+        json_write_uint(&w, (unsigned long long)ctr.gen_tokens);
+        json_write_obj_end(&w);
+        json_write_obj_end(&w);
+    }
+    json_write_arr_end(&w);
+    json_write_obj_end(&w);
+    if (json_writer_finish(&w) < 0) {
+        oai_error_server(&e, "the status does not fit in the response buffer");
         return reply_error(a, r, &e);
     }
     r->status = 200;

@@ -391,7 +391,7 @@ void sched_model_counts(sched_model *sm, int *active, int *queued, int *free_job
 /* ---- Status ------------------------------------------------------------------------ */
 
 int sched_model_status(sched_model *sm, sched_slot_info *slots, int cap, sched_queue_info *queue, int qcap,
-                       int *n_queued)
+                       int *n_queued, sched_counters *ctr)
 {
     int n = 0, k = 0;
     pthread_mutex_lock(&sm->mu);
@@ -407,6 +407,7 @@ int sched_model_status(sched_model *sm, sched_slot_info *slots, int cap, sched_q
             queue[k].t_submit = j->t_submit;
         }
     if (n_queued) *n_queued = k;
+    if (ctr) *ctr = sm->ctr;
     pthread_mutex_unlock(&sm->mu);
     return n;
 }
@@ -847,6 +848,14 @@ static int step(sched_model *sm)
     if (n == 0) return 0;
 
     int rc = fwd_eval_batch(&sm->fc, sm->bseq, n, sm->logits);
+    sched_counters *c = &sm->ctr_w;
+    c->steps++;
+    c->batched_steps += n > 1;
+    if (n > c->max_seqs) c->max_seqs = n;
+    for (int i = 0; i < n; i++) {
+        if (sm->bslot[i]->decoding) c->gen_tokens++;
+        else c->prompt_tokens += (uint64_t)sm->bseq[i].n;
+    }
     for (int i = 0; i < n; i++) {
         sched_slot *s = sm->bslot[i];
         if (rc < 0) {
@@ -912,6 +921,7 @@ static void info_publish(sched_model *sm)
 {
     pthread_mutex_lock(&sm->mu);
     for (int i = 0; i < sm->n_slots; i++) info_fill(sm, i);
+    sm->ctr = sm->ctr_w;
     pthread_mutex_unlock(&sm->mu);
 }
 

@@ -166,6 +166,44 @@ struct sched_job {
     int in_use;
 };
 
+/* Status of the slots and the queue, for monitoring (sched_model_status). */
+typedef enum sched_slot_state {
+    SCHED_SLOT_IDLE = 0,
+    SCHED_SLOT_PROMPT,          /* evaluating a prompt (or waiting for its turn to) */
+    SCHED_SLOT_GEN              /* generating */
+} sched_slot_state;
+
+typedef struct sched_slot_info {
+    int id;                     /* slot index */
+    sched_slot_state state;
+    uint64_t serial;            /* its job's submission number; 0 when idle */
+    int n_ctx;                  /* positions of its KV cache */
+    int n_past;                 /* positions filled (kept after a job for prefix reuse) */
+    int choice, n_choices;      /* the job's current prompt, of n_choices */
+    int n_prompt;               /* tokens of that prompt */
+    int n_prompt_done;          /* of which in the cache (reused ones included) */
+    int n_cached;               /* reused from what the slot held */
+    int n_gen;                  /* tokens generated for it so far */
+    int max_tokens;             /* -1: until end-of-generation or the context end */
+    int64_t t_submit, t_start;  /* ms, sched_now_ms() clock */
+} sched_slot_info;
+
+/* Work done since start. */
+typedef struct sched_counters {
+    uint64_t steps;             /* forward passes */
+    uint64_t prompt_tokens;     /* prompt tokens evaluated (reused ones not counted) */
+    uint64_t gen_tokens;        /* decode tokens evaluated */
+    uint64_t batched_steps;     /* passes that carried more than one sequence */
+    int max_seqs;               /* most sequences in one pass */
+} sched_counters;
+
+typedef struct sched_queue_info {
+    int position;               /* 1: the next to get a slot */
+    uint64_t serial;
+    int n_prompt;               /* tokens of its first prompt */
+    int64_t t_submit;           /* ms, sched_now_ms() clock */
+} sched_queue_info;
+
 typedef struct sched_slot sched_slot;   /* private */
 
 typedef struct sched_model {
@@ -193,8 +231,10 @@ typedef struct sched_model {
     struct fwd_seq *bseq;       /* (processor_count) the step's batch */
     sched_slot **bslot;         /* (processor_count) slot of each batch entry */
     int n_slots;
+    sched_counters ctr_w;    /* worker's running counters */
     /* published by the worker for sched_model_status (mu) */
-    struct sched_slot_info *info;   /* (processor_count) */
+    sched_slot_info *info;   /* (processor_count) */
+    sched_counters ctr;      /* published copy of ctr_w */
     uint64_t serial_next;
 
     /* jobs and queue (mu) */
@@ -269,39 +309,12 @@ void sched_model_counts(sched_model *sm, int *active, int *queued, int *free_job
 
 /* ---- Status (any thread; a snapshot taken under the lock) ---------------------- */
 
-typedef enum sched_slot_state {
-    SCHED_SLOT_IDLE = 0,
-    SCHED_SLOT_PROMPT,          /* evaluating a prompt (or waiting for its turn to) */
-    SCHED_SLOT_GEN              /* generating */
-} sched_slot_state;
-
-typedef struct sched_slot_info {
-    int id;                     /* slot index */
-    sched_slot_state state;
-    uint64_t serial;            /* its job's submission number; 0 when idle */
-    int n_ctx;                  /* positions of its KV cache */
-    int n_past;                 /* positions filled (kept after a job for prefix reuse) */
-    int choice, n_choices;      /* the job's current prompt, of n_choices */
-    int n_prompt;               /* tokens of that prompt */
-    int n_prompt_done;          /* of which in the cache (reused ones included) */
-    int n_cached;               /* reused from what the slot held */
-    int n_gen;                  /* tokens generated for it so far */
-    int max_tokens;             /* -1: until end-of-generation or the context end */
-    int64_t t_submit, t_start;  /* ms, sched_now_ms() clock */
-} sched_slot_info;
-
-typedef struct sched_queue_info {
-    int position;               /* 1: the next to get a slot */
-    uint64_t serial;
-    int n_prompt;               /* tokens of its first prompt */
-    int64_t t_submit;           /* ms, sched_now_ms() clock */
-} sched_queue_info;
-
 /* Copy up to cap slot entries into slots and up to qcap queue entries (in
  * order) into queue (either may be NULL with cap 0). Returns the number of
- * slots (0 while loading); *n_queued (may be NULL) gets the queue length. */
+ * slots (0 while loading); *n_queued and *ctr (each may be NULL) get the
+ * queue length and the work counters. */
 int sched_model_status(sched_model *sm, sched_slot_info *slots, int cap, sched_queue_info *queue, int qcap,
-                       int *n_queued);
+                       int *n_queued, sched_counters *ctr);
 
 /* The first prompt of the submitted job with this serial, running or
  * queued: up to cap ids copied into ids. Returns the prompt's length, or -1

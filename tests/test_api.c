@@ -3,7 +3,10 @@
  * Routing (404/405/OPTIONS), auth, models, health while loading, chat and
  * completions (whole and streamed), the error answers, 429 when the queue
  * is full, client gone mid-stream, cancel while queued, stopping with a
- * stream in flight, tokenize/detokenize. Runs under ASan in `make asan`. */
+ * stream in flight, tokenize/detokenize; GET /slots (prompts only with
+ * --slots-show-prompts); a follow-up chat turn served from the prefix cache
+ * (usage.prompt_tokens_details.cached_tokens) answering exactly as a fresh
+ * server does. Runs under ASan in `make asan`. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -357,6 +360,113 @@ static void test_template(config *cfg)
     sched_model_free(&sm);
 }
 
+/* A demo model with `slots` slots behind the api A (fresh caches). */
+static int demo_up(sched_model *sm, config *cfg, int slots, int queue)
+{
+    config_model cm;
+    config_model_init(&cm);
+    snprintf(cm.id, sizeof cm.id, "%s", SCHED_DEMO_ID);
+    cm.thread_count = cm.batch_thread_count = 1;
+    cm.batch_length = 256;
+    cm.processor_count = slots;
+    return sched_model_init(sm, &cm, true, queue, 0) == 0 && api_init(&A, cfg, sm, 1, &tr, 1 << 20) == 0 &&
+           sched_model_start(sm) == 0 && sched_model_wait(sm) == SCHED_READY;
+}
+
+static void demo_down(sched_model *sm)
+{
+    api_free(&A);
+    sched_model_free(sm);
+}
+
+static void test_slots(config *cfg)
+{
+    static sched_model sm;
+    T_CHECK(demo_up(&sm, cfg, 2, 2), "2-slot model for /slots");
+    T_CHECK(request(0, "GET", "/slots", NULL) == 200 && RIS("object", "list") && RIS("data.0.model", "mote-demo") &&
+                RIS("data.0.slots.1.state", "idle") && jint(R.body, R.len, "data.0.n_slots") == 2 &&
+                jint(R.body, R.len, "data.0.queue_limit") == 2,
+            "GET /slots: two idle slots, the queue limit");
+    T_CHECK(request(0, "POST", "/v1/slots", "{}") == 405 && header("Allow") && strstr(header("Allow"), "GET"),
+            "POST /v1/slots: 405 (read-only)");
+    /* three long streams on two slots: two generate, one waits */
+    const char *body = "{\"model\":\"mote-demo\",\"prompt\":\"Secret prompt text\",\"max_tokens\":1900,\"stream\":true}";
+    api_call *c[3];
+    for (int i = 0; i < 3; i++) {
+        memset(&fakes[i + 1], 0, sizeof fakes[i + 1]);
+        call("POST", "/v1/completions", body, NULL);
+        c[i] = R.call;
+        api_start(&A, c[i], (uint64_t)(i + 1));
+    }
+    int ok = 0;
+    for (int k = 0; k < 3000 && !ok; k++) {
+        request(0, "GET", "/v1/slots", NULL);
+        ok = RIS("data.0.slots.0.state", "generating") && RIS("data.0.slots.1.state", "generating") &&
+             jint(R.body, R.len, "data.0.queue.0.position") == 1;
+        if (!ok) {
+            struct timespec ts = { 0, 1000000 };
+            nanosleep(&ts, NULL);
+        }
+    }
+    T_CHECK(ok && jint(R.body, R.len, "data.0.slots.0.prompt_tokens") > 0 &&
+                jint(R.body, R.len, "data.0.counters.steps") > 0,
+            "GET /v1/slots under load: both slots generating, a request waits at position 1");
+    T_CHECK(!strstr(R.body, "Secret") && jget(R.body, R.len, "data.0.slots.0.prompt") < 0,
+            "no prompt text without --slots-show-prompts");
+    cfg->slots_show_prompts = true;
+    request(0, "GET", "/slots", NULL);
+    T_CHECK(RIS("data.0.slots.0.prompt", "Secret prompt text") && RIS("data.0.queue.0.prompt", "Secret prompt text"),
+            "--slots-show-prompts: the prompts of running and queued requests");
+    cfg->slots_show_prompts = false;
+    for (int i = 0; i < 3; i++) api_cancel(c[i]);
+    for (int i = 0; i < 3; i++) fake_wait(i + 1);
+    settle(&sm);
+    request(0, "GET", "/slots", NULL);
+    T_CHECK(RIS("data.0.slots.0.state", "idle") && RIS("data.0.slots.1.state", "idle") &&
+                jget(R.body, R.len, "data.0.queue.0") < 0,
+            "cancelled: every slot idle again, the queue empty");
+    demo_down(&sm);
+}
+
+/* A follow-up chat turn reuses the first turn's cache and answers exactly
+ * as a fresh server does. */
+static void test_prefix(config *cfg)
+{
+    static sched_model sm;
+    static char a1[4096], ans[2][4096], turn2[8192];
+    long long cached[2] = { -1, -1 };
+    for (int pass = 0; pass < 2; pass++) {
+        T_CHECK(demo_up(&sm, cfg, 2, 2), "fresh 2-slot model (%s)", pass ? "cold" : "warm");
+        if (pass == 0) {
+            T_CHECK(request(1, "POST", "/v1/chat/completions",
+                            "{\"model\":\"mote-demo\",\"messages\":[{\"role\":\"user\",\"content\":\"Tell me about caches\"}],"
+                            "\"max_tokens\":10}") == 200 &&
+                        jint(fakes[1].body, fakes[1].len, "usage.prompt_tokens_details.cached_tokens") == 0,
+                    "first turn: nothing cached");
+            int i = jget(fakes[1].body, fakes[1].len, "choices.0.message.content");
+            int n = i >= 0 ? json_string_unescape(js, toks, i, a1, sizeof a1) : -1;
+            /* the assistant's answer as a JSON string */
+            json_writer w;
+            char esc[8192];
+            json_writer_init(&w, esc, sizeof esc);
+            json_write_strn(&w, a1, n > 0 ? (size_t)n : 0);
+            snprintf(turn2, sizeof turn2,
+                     "{\"model\":\"mote-demo\",\"messages\":[{\"role\":\"user\",\"content\":\"Tell me about caches\"},"
+                     "{\"role\":\"assistant\",\"content\":%.*s},{\"role\":\"user\",\"content\":\"And more?\"}],"
+                     "\"max_tokens\":24,\"temperature\":0.8,\"seed\":11}",
+                     (int)w.len, esc);
+        }
+        T_CHECK(request(2, "POST", "/v1/chat/completions", turn2) == 200, "second turn (%s): 200", pass ? "cold" : "warm");
+        cached[pass] = jint(fakes[2].body, fakes[2].len, "usage.prompt_tokens_details.cached_tokens");
+        int i = jget(fakes[2].body, fakes[2].len, "choices.0.message.content");
+        if (i >= 0) json_string_unescape(js, toks, i, ans[pass], sizeof ans[pass]);
+        demo_down(&sm);
+    }
+    T_CHECK(cached[0] > 10 && cached[1] == 0, "cached_tokens: %lld on the warm server, %lld on a fresh one", cached[0],
+            cached[1]);
+    T_CHECK(ans[0][0] && !strcmp(ans[0], ans[1]), "the same answer from the cache as from scratch ('%.30s...')", ans[0]);
+}
+
 int main(void)
 {
     static config cfg;
@@ -409,5 +519,7 @@ int main(void)
     api_free(&A);
     sched_model_free(&sm);
     test_template(&cfg);
+    test_slots(&cfg);
+    test_prefix(&cfg);
     return t_done();
 }

@@ -1,8 +1,12 @@
 /* test_sched.c — the scheduler on the built-in demo model: jobs, text and
  * stop strings, end-of-generation, echo, multi-prompt jobs, prefix reuse,
  * the FIFO queue and its bound, cancellation (running and queued),
- * deadlines, round-robin interleaving, a full context, invalid submits and
- * stopping with work in flight. Runs under ASan in `make asan`. */
+ * deadlines, interleaved streams, a full context, invalid submits and
+ * stopping with work in flight; continuous batching: several slots in one
+ * forward pass, the same output alone or batched (greedy and seeded
+ * sampling), a long prompt that does not stall other streams, a cancelled
+ * job freeing its slot for the queue, prefix reuse giving the uncached
+ * output, the status snapshot. Runs under ASan in `make asan`. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -122,7 +126,7 @@ static int rec_wait(rec *r, int ms)
 
 static sched_model *model_start(int slots, int queue, int ctx, int ping_ms)
 {
-    static sched_model models[8];
+    static sched_model models[16];
     static int used;
     sched_model *sm = &models[used++];
     config_model cm;
@@ -468,6 +472,220 @@ static void test_round_robin(void)
     sched_model_free(sm);
 }
 
+/* ---- Continuous batching ------------------------------------------------------------- */
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+    nanosleep(&ts, NULL);
+}
+
+static sched_counters counters(sched_model *sm)
+{
+    sched_counters c;
+    sched_model_status(sm, NULL, 0, NULL, 0, NULL, &c);
+    return c;
+}
+
+/* A job with sampling settings: temperature t (0 greedy), seed. */
+static sched_job *job_samp(sched_model *sm, rec *r, const char *text, int max_tokens, float t, uint64_t seed)
+{
+    sched_job *j = job_text(sm, r, text, max_tokens);
+    if (j) {
+        j->samp.temperature = t;
+        j->samp.top_k = 40;
+        j->samp.top_p = 0.95f;
+        j->samp.seed = seed;
+        j->keep_text = true;
+    }
+    return j;
+}
+
+static void test_batching(void)
+{
+    sched_model *sm = model_start(4, 4, 2048, 0);
+    T_CHECK(sm != NULL, "model with 4 slots");
+    if (!sm) return;
+
+    /* four jobs decoding together share forward passes */
+    rec r[4];
+    sched_job *j[4];
+    sched_counters c0 = counters(sm);
+    static const char *prompts[4] = { "First user", "Second user here", "Third", "The fourth user speaks" };
+    for (int i = 0; i < 4; i++) {
+        rec_init(&r[i]);
+        j[i] = job_text(sm, &r[i], prompts[i], 40);
+    }
+    for (int i = 0; i < 4; i++) sched_submit(sm, j[i]);
+    int all = 1;
+    for (int i = 0; i < 4; i++) all &= rec_wait(&r[i], 30000) && r[i].err == SCHED_OK && r[i].n_gen == 40;
+    settle(sm);
+    sched_counters c1 = counters(sm);
+    uint64_t steps = c1.steps - c0.steps;
+    T_CHECK(all && steps <= 40 + 8 && c1.max_seqs == 4,
+            "4 jobs x 40 tokens in %llu forward passes (at most 4 sequences per pass: %d)",
+            (unsigned long long)steps, c1.max_seqs);
+    T_CHECK(c1.gen_tokens - c0.gen_tokens == 4 * 40 - 4, "decode tokens counted (%llu)",
+            (unsigned long long)(c1.gen_tokens - c0.gen_tokens));
+
+    /* the same request alone and batched with others: greedy and seeded sampling */
+    for (int mode = 0; mode < 2; mode++) {
+        float temp = mode ? 0.9f : 0.0f;
+        rec alone, b[4];
+        rec_init(&alone);
+        sched_job *ja = job_samp(sm, &alone, "Tell me a story about batching", 60, temp, 1234);
+        run(sm, ja, &alone);
+        /* again, among three others: one with a long prompt (chunks mixed with
+         * the decode tokens), two decoding, submitted around it */
+        char longp[400];
+        for (int i = 0; i < 399; i++) longp[i] = (char)('a' + (i * 7) % 26);
+        longp[399] = 0;
+        for (int i = 0; i < 4; i++) rec_init(&b[i]);
+        sched_job *o1 = job_samp(sm, &b[1], "Another user", 80, 0.7f, 99);
+        sched_job *o2 = job_samp(sm, &b[2], longp, 30, 0.0f, 5);
+        sched_submit(sm, o1);
+        while (b[1].n_text_calls < 3 && !b[1].done) sleep_ms(1);
+        sched_job *jb = job_samp(sm, &b[0], "Tell me a story about batching", 60, temp, 1234);
+        sched_submit(sm, o2);
+        sched_submit(sm, jb);
+        sched_job *o3 = job_samp(sm, &b[3], "A third one", 50, 1.0f, 7);
+        sched_submit(sm, o3);
+        int ok = 1;
+        for (int i = 0; i < 4; i++) ok &= rec_wait(&b[i], 30000) && b[i].err == SCHED_OK;
+        settle(sm);
+        T_CHECK(ok && alone.err == SCHED_OK && alone.kept_len > 0 && b[0].kept_len == alone.kept_len &&
+                    !memcmp(b[0].kept, alone.kept, alone.kept_len) && b[0].n_gen == alone.n_gen,
+                "%s: the same output alone and batched with 3 others (%zu bytes, %d tokens)",
+                mode ? "temperature 0.9, seed 1234" : "greedy", alone.kept_len, alone.n_gen);
+        for (int i = 0; i < 4; i++) rec_free(&b[i]);
+        rec_free(&alone);
+    }
+    for (int i = 0; i < 4; i++) rec_free(&r[i]);
+    sched_model_free(sm);
+}
+
+/* A long prompt arrives while another job streams: the stream keeps going,
+ * one token per step, while the prompt goes through in chunks. */
+static void test_no_stall(void)
+{
+    sched_model *sm = model_start(2, 0, 2048, 0);   /* batch_length 64 */
+    T_CHECK(sm != NULL, "model with 2 slots, prompt chunks of 64");
+    if (!sm) return;
+    static int order[100000];
+    int n_order = 0;
+    rec a, b;
+    rec_init(&a);
+    rec_init(&b);
+    a.id = 1, b.id = 2;
+    a.order = b.order = order;
+    a.n_order = b.n_order = &n_order;
+    sched_job *ja = job_text(sm, &a, "A streaming user", 300);
+    sched_submit(sm, ja);
+    while (a.n_text_calls < 5) sleep_ms(1);
+    static char big[1100];
+    for (int i = 0; i < 1099; i++) big[i] = (char)('a' + i % 26);
+    big[1099] = 0;
+    sched_job *jb = job_text(sm, &b, big, 5);
+    int plen = jb->prompt_len[0];
+    sched_submit(sm, jb);
+    rec_wait(&b, 30000);
+    rec_wait(&a, 30000);
+    settle(sm);
+    /* a's text calls between b's submission and b's first text */
+    int first_b = -1;
+    for (int i = 0; i < n_order; i++)
+        if (order[i] == 2) {
+            first_b = i;
+            break;
+        }
+    int a_during = 0;
+    for (int i = 0; i < first_b; i++) a_during += order[i] == 1;
+    int chunks = (plen + 63) / 64;
+    T_CHECK(a.err == SCHED_OK && b.err == SCHED_OK && first_b > 0 && a_during - 5 >= chunks - 1,
+            "a %d-token prompt (%d chunks) runs while another job streams %d tokens meanwhile",
+            plen, chunks, a_during - 5);
+    rec_free(&a);
+    rec_free(&b);
+    sched_model_free(sm);
+}
+
+/* Cancelling the running job frees its slot: the queued job gets it. Also
+ * what the status snapshot shows meanwhile. */
+static void test_cancel_frees(void)
+{
+    sched_model *sm = model_start(1, 2, 2048, 0);
+    T_CHECK(sm != NULL, "model with 1 slot and a queue of 2");
+    if (!sm) return;
+    rec a, b;
+    rec_init(&a);
+    rec_init(&b);
+    sched_job *ja = job_text(sm, &a, "I hold the only slot", 1900);
+    sched_job *jb = job_text(sm, &b, "I wait", 10);
+    sched_submit(sm, ja);
+    while (a.n_text_calls < 3) sleep_ms(1);
+    sched_submit(sm, jb);
+    sched_slot_info si[1];
+    sched_queue_info qi[3];
+    int nq = 0;
+    for (int i = 0; i < 1000; i++) {
+        sched_model_status(sm, si, 1, qi, 3, &nq, NULL);
+        if (nq == 1) break;
+        sleep_ms(1);
+    }
+    T_CHECK(si[0].state == SCHED_SLOT_GEN && si[0].serial == ja->serial && nq == 1 && qi[0].position == 1 &&
+                qi[0].serial == jb->serial && qi[0].n_prompt == jb->prompt_len[0],
+            "status: the slot generates for the first job, the second waits at position 1");
+    int32_t ids[64];
+    int n = sched_model_prompt(sm, jb->serial, ids, 64);
+    T_CHECK(n == jb->prompt_len[0] && !memcmp(ids, jb->tokens, (size_t)n * sizeof *ids),
+            "the queued job's prompt can be read back (%d ids)", n);
+    uint64_t sa = ja->serial;
+    sched_job_cancel(ja, SCHED_ERR_CANCELLED);
+    T_CHECK(rec_wait(&b, 30000) && b.err == SCHED_OK && b.n_gen == 10 && a.done && a.err == SCHED_ERR_CANCELLED,
+            "cancelling the running job frees the slot: the queued one runs to the end");
+    T_CHECK(a.n_gen < 1900, "the cancelled job stopped early (%d tokens)", a.n_gen);
+    settle(sm);
+    sched_model_status(sm, si, 1, qi, 3, &nq, NULL);
+    T_CHECK(si[0].state == SCHED_SLOT_IDLE && si[0].serial == 0 && nq == 0 && sched_model_prompt(sm, sa, ids, 64) < 0,
+            "afterwards: the slot is idle, the queue empty, the old job unknown");
+    rec_free(&a);
+    rec_free(&b);
+    sched_model_free(sm);
+}
+
+/* Prefix reuse: a follow-up prompt that extends an earlier one reuses the
+ * cached positions and gives exactly the text of an uncached run. */
+static void test_prefix_cache(void)
+{
+    sched_model *warm = model_start(2, 2, 2048, 0), *cold = model_start(2, 2, 2048, 0);
+    T_CHECK(warm && cold, "two models (one warmed by an earlier request, one fresh)");
+    if (!warm || !cold) return;
+    const char *p1 = "The first turn of a conversation, long enough to matter";
+    char p2[256];
+    rec r1, r2, r3;
+    rec_init(&r1);
+    rec_init(&r2);
+    rec_init(&r3);
+    sched_job *j = job_samp(warm, &r1, p1, 12, 0.0f, 1);
+    run(warm, j, &r1);
+    snprintf(p2, sizeof p2, "%s%.*s and a second turn", p1, (int)r1.kept_len, r1.kept);
+    j = job_samp(warm, &r2, p2, 30, 0.8f, 42);
+    int n2 = j->prompt_len[0];
+    run(warm, j, &r2);
+    j = job_samp(cold, &r3, p2, 30, 0.8f, 42);
+    run(cold, j, &r3);
+    T_CHECK(r2.err == SCHED_OK && r2.choice[0].n_cached >= r1.n_prompt - 1 && r2.choice[0].n_cached < n2,
+            "the follow-up reuses the cached prefix (%d of %d tokens)", r2.choice[0].n_cached, n2);
+    T_CHECK(r3.choice[0].n_cached == 0 && r3.kept_len == r2.kept_len && r2.kept_len > 0 &&
+                !memcmp(r3.kept, r2.kept, r2.kept_len),
+            "its output equals the uncached run's (%zu bytes, seeded sampling)", r2.kept_len);
+    rec_free(&r1);
+    rec_free(&r2);
+    rec_free(&r3);
+    sched_model_free(warm);
+    sched_model_free(cold);
+}
+
 int main(void)
 {
     test_demo_gguf();
@@ -484,5 +702,9 @@ int main(void)
     test_context_full();
     test_queue_cancel();
     test_round_robin();
+    test_batching();
+    test_no_stall();
+    test_cancel_frees();
+    test_prefix_cache();
     return t_done();
 }
