@@ -87,6 +87,7 @@ tls_start() {
     done
     if [ -z "$E2E_PORT" ]; then
         echo "# server did not start:"; sed 's/^/#   /' "$E2E_LOG"
+        tls_kill
         return 1
     fi
     E2E_BASE=https://127.0.0.1:$E2E_PORT
@@ -97,7 +98,13 @@ tls_start() {
         i=$((i+1))
     done
     echo "# /health never answered 200 over HTTPS"; sed 's/^/#   /' "$E2E_LOG" | tail -n 5
+    tls_kill
     return 1
+}
+tls_kill() { # a server that failed to come up must not outlive the script
+    kill -9 "$E2E_PID" 2>/dev/null
+    wait "$E2E_PID" 2>/dev/null
+    E2E_PID=
 }
 KEY=tls-test-key
 AUTH="Authorization: Bearer $KEY"
