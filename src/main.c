@@ -323,7 +323,7 @@ static int cmd_run(int argc, char **argv)
         model_free(&m);
         return 1;
     }
-    int32_t cap = 256, n_prompt;
+    int32_t cap = 256, n_prompt = 0;
     int32_t *ids = malloc((size_t)cap * sizeof *ids);
     while (ids && (n_prompt = tok_encode(&voc, prompt, strlen(prompt), 1, 1, ids, cap)) < 0 &&
            n_prompt != TOK_ENCODE_ERROR) {
