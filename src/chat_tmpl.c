@@ -1707,6 +1707,7 @@ typedef struct sink {
     char *buf;
     size_t len, cap;
     int in_arena;
+    size_t born;   /* arena offset when the sink was made (see note_ref) */
 } sink;
 
 /* Call arguments: positional first, then keywords (kw != NULL). */
@@ -1729,7 +1730,13 @@ typedef struct interp {
     sink *out;
     uint64_t steps, max_steps;
     int depth, max_depth;
-    size_t persist_top;  /* arena offsets below this must survive releases */
+    /* Memory reuse: every loop iteration and printed expression takes a
+     * mark (the arena offset when it began) and drops everything allocated
+     * since, unless an older object was made to refer to newer memory
+     * (namespace attribute, mutated list, growing output string): then the
+     * marks in between are "blocked". */
+    struct { size_t off; int blocked; } marks[256];
+    int nmarks;
     unsigned flags;
     time_t now;
     int line;            /* template line being evaluated, for messages */
@@ -1760,37 +1767,67 @@ static void *ialloc(interp *I, size_t n, size_t align)
     return p;
 }
 
-/* Something at ptr (in the arena) is now reachable from an object older
- * than the current marks: no release may drop it. */
-static void persist(interp *I, const void *ptr)
+/* Arena offset of p, or 0 for memory outside the arena (input JSON text,
+ * the template, static strings). */
+static size_t arena_off(interp *I, const void *p)
 {
-    const char *p = ptr;
-    if (p >= I->a.base && p < I->a.base + I->a.cap) {
-        size_t off = (size_t)(p - I->a.base) + 1;
-        if (off > I->persist_top) I->persist_top = off;
-    }
+    const char *c = p;
+    if (c >= I->a.base && c < I->a.base + I->a.cap) return (size_t)(c - I->a.base) + 1;
+    return 0;
 }
 
-static void persist_val(interp *I, val v)
+/* An object made at arena offset `holder` now refers to memory at offset
+ * `target`: marks taken after the holder and at or before the target can
+ * no longer be released. */
+static void note_ref(interp *I, size_t holder, size_t target)
 {
+    for (int k = I->nmarks - 1; k >= 0 && I->marks[k].off >= holder; k--)
+        if (I->marks[k].off < target) I->marks[k].blocked = 1;
+}
+
+/* highest arena offset v points to directly */
+static size_t val_top(interp *I, val v)
+{
+    size_t t = 0, x;
+#define TOP(p) do { x = arena_off(I, (p)); if (x > t) t = x; } while (0)
     switch (v.t) {
-    case VT_STR: case VT_UNDEF: persist(I, v.u.s); break;
-    case VT_LIST: persist(I, v.u.l); persist(I, v.u.l->v); break;
-    case VT_DICT: persist(I, v.u.d); persist(I, v.u.d->k); persist(I, v.u.d->v); break;
-    case VT_MACRO: persist(I, v.u.m); break;
-    case VT_BOUND: persist(I, v.u.b); persist_val(I, v.u.b->self); break;
-    case VT_LOOP: persist(I, v.u.lp); break;
+    case VT_STR: case VT_UNDEF: TOP(v.u.s); break;
+    case VT_LIST: TOP(v.u.l); TOP(v.u.l->v); break;
+    case VT_DICT: TOP(v.u.d); TOP(v.u.d->k); TOP(v.u.d->v); break;
+    case VT_MACRO: TOP(v.u.m); TOP(v.u.m->closure); break;
+    case VT_BOUND: TOP(v.u.b); x = val_top(I, v.u.b->self); if (x > t) t = x; break;
+    case VT_LOOP: TOP(v.u.lp); TOP(v.u.lp->items); break;
     default: break;
     }
+#undef TOP
+    return t;
 }
 
-/* Drop everything allocated since mark, unless something older points
- * into it. Freed memory is poisoned so a wrong release shows up in tests. */
-static void release(interp *I, size_t mark)
+static void note_val(interp *I, const void *holder, val v)
 {
-    if (I->persist_top <= mark && mark < I->a.lo) {
-        memset(I->a.base + mark, 0xA5, I->a.lo - mark);
-        I->a.lo = mark;
+    note_ref(I, arena_off(I, holder), val_top(I, v));
+}
+
+/* Begin a region whose allocations are dropped by mark_drop: returns the
+ * mark index (-1 when too many are active: nothing is then reused). */
+static int mark_take(interp *I)
+{
+    if (I->nmarks == (int)(sizeof I->marks / sizeof I->marks[0])) return -1;
+    I->marks[I->nmarks].off = I->a.lo;
+    I->marks[I->nmarks].blocked = 0;
+    return I->nmarks++;
+}
+
+/* End the region of mark m (the innermost): drop its allocations unless it
+ * is blocked. Freed memory is poisoned so a wrong release shows in tests. */
+static void mark_drop(interp *I, int m)
+{
+    if (m < 0) return;
+    I->nmarks = m;
+    size_t off = I->marks[m].off;
+    if (!I->marks[m].blocked && off < I->a.lo) {
+        memset(I->a.base + off, 0xA5, I->a.lo - off);
+        I->a.lo = off;
     }
 }
 
@@ -1819,7 +1856,7 @@ static void sink_put(interp *I, sink *k, const char *s, size_t n)
             k->buf = nb;
         }
         k->cap = ncap;
-        persist(I, k->buf + k->cap - 1);
+        note_ref(I, k->born, arena_off(I, k->buf + k->cap - 1));
     }
     memcpy(k->buf + k->len, s, n);
     k->len += n;
@@ -1839,10 +1876,13 @@ static void sink_printf(interp *I, sink *k, const char *fmt, ...)
     if (m > 0) sink_put(I, k, tmp, (size_t)m < sizeof tmp ? (size_t)m : sizeof tmp - 1);
 }
 
-static sink sink_arena(void)
+static sink sink_arena(interp *I)
 {
     sink k = {0};
     k.in_arena = 1;
+    /* a mark taken at this same offset may be younger than the sink:
+     * counting it as younger only blocks more releases, never fewer */
+    k.born = I->a.lo;
     return k;
 }
 
@@ -2286,7 +2326,7 @@ static val to_str(interp *I, val v)
 {
     if (v.t == VT_STR) return v;
     if (v.t == VT_UNDEF || v.t == VT_ABSENT) return v_str("", 0);
-    sink k = sink_arena();
+    sink k = sink_arena(I);
     write_str(I, &k, v);
     return sink_val(I, &k);
 }
@@ -2438,7 +2478,7 @@ static val markup_of(interp *I, val v)
 {
     if (v.t == VT_STR && (v.fl & VF_MARKUP)) return v;
     v = to_str(I, v);
-    sink k = sink_arena();
+    sink k = sink_arena(I);
     write_escaped(I, &k, v.u.s, v.n);
     val r = sink_val(I, &k);
     r.fl = VF_MARKUP;
@@ -2725,7 +2765,7 @@ static val do_slice(interp *I, val obj, val start, val stop, val stepv)
                 off[j] = i;
                 if (i < obj.n) { size_t len; utf8_dec(obj.u.s, obj.n, i, &len); i += len; }
             }
-            sink k = sink_arena();
+            sink k = sink_arena(I);
             for (int64_t i = b; s > 0 ? i < e : i > e; i += s) {
                 sink_put(I, &k, obj.u.s + off[i], off[i + 1] - off[i]);
                 step(I);
@@ -2769,7 +2809,7 @@ static val repeat(interp *I, val seq, int64_t times)
     if (times < 0) times = 0;
     if (seq.t == VT_STR) {
         if (times && (uint64_t)seq.n * (uint64_t)times > UINT32_MAX) IFAIL(I, CHAT_TMPL_ERR_NOMEM, "string too long");
-        sink k = sink_arena();
+        sink k = sink_arena(I);
         for (int64_t i = 0; i < times; i++) { sink_put(I, &k, seq.u.s, seq.n); step(I); }
         val r = sink_val(I, &k);
         r.fl = seq.fl & VF_MARKUP;
@@ -2934,7 +2974,7 @@ static val to_str(interp *I, val v);
  * for %(name)s. Conversions s r a d i u f F e E g G x X o c and %. */
 static val py_percent(interp *I, val fmt, const val *args, uint32_t nargs, const vdict *map, int lenient)
 {
-    sink k = sink_arena();
+    sink k = sink_arena(I);
     const char *s = fmt.u.s;
     size_t n = fmt.n;
     uint32_t ai = 0;
@@ -2985,7 +3025,7 @@ static val py_percent(interp *I, val fmt, const val *args, uint32_t nargs, const
         case 's': case 'r': case 'a': {
             val t;
             if (c == 's') t = to_str(I, v);
-            else { sink r = sink_arena(); write_repr(I, &r, v); t = sink_val(I, &r); }
+            else { sink r = sink_arena(I); write_repr(I, &r, v); t = sink_val(I, &r); }
             size_t len = t.n;
             if (prec >= 0) len = cp_offset(t.u.s, t.n, (size_t)prec);
             size_t cps = utf8_count(t.u.s, len);
@@ -3247,7 +3287,7 @@ static val str_splitlines(interp *I, val s, int keepends)
 static val str_replace(interp *I, val s, val old, val nw, int64_t count)
 {
     if (count < 0) count = INT64_MAX;
-    sink k = sink_arena();
+    sink k = sink_arena(I);
     if (old.n == 0) {
         int64_t done = 0;
         for (size_t i = 0; i <= s.n;) {
@@ -3282,7 +3322,7 @@ static val str_join(interp *I, val sep, val it)
     const val *items;
     uint32_t n;
     iterate(I, it, &items, &n);
-    sink k = sink_arena();
+    sink k = sink_arena(I);
     for (uint32_t i = 0; i < n; i++) {
         if (items[i].t != VT_STR)
             RFAIL(I, "sequence item %u: expected str instance, %s found", i, type_name(items[i]));
@@ -3297,7 +3337,7 @@ static val str_join(interp *I, val sep, val it)
  * not supported */
 static val str_format(interp *I, val fmt, const args *A)
 {
-    sink k = sink_arena();
+    sink k = sink_arena(I);
     const char *s = fmt.u.s;
     size_t n = fmt.n;
     int autoidx = 0;
@@ -3513,20 +3553,18 @@ static val call_method(interp *I, val self, int m, const args *A)
             if (A->a[a].kw) {
                 val key = v_str(A->a[a].kw, A->a[a].kwn);
                 dict_set(I, d, key, x);
-                persist_val(I, key);
+                note_val(I, d, x);
             } else if (x.t == VT_DICT && !(x.fl & VF_NS)) {
                 for (uint32_t i = 0; i < x.u.d->n; i++) {
                     dict_set(I, d, x.u.d->k[i], x.u.d->v[i]);
-                    persist_val(I, x.u.d->k[i]);
-                    persist_val(I, x.u.d->v[i]);
+                    note_val(I, d, x.u.d->k[i]);
+                    note_val(I, d, x.u.d->v[i]);
                 }
             } else {
                 RFAIL(I, "dict.update() needs a mapping");
             }
-            persist_val(I, x);
         }
-        persist(I, d->k);
-        persist(I, d->v);
+        note_val(I, d, v_dict(d, 0));   /* its (possibly new) arrays */
         return v_none();
     }
     case M_SETDEFAULT: {
@@ -3536,10 +3574,9 @@ static val call_method(interp *I, val self, int m, const args *A)
         if (i >= 0) return d->v[i];
         val dv = given(p[1]) ? p[1] : v_none();
         dict_set(I, d, p[0], dv);
-        persist_val(I, p[0]);
-        persist_val(I, dv);
-        persist(I, d->k);
-        persist(I, d->v);
+        note_val(I, d, p[0]);
+        note_val(I, d, dv);
+        note_val(I, d, v_dict(d, 0));
         return dv;
     }
     case M_LINDEX: case M_LCOUNT: {
@@ -3558,14 +3595,14 @@ static val call_method(interp *I, val self, int m, const args *A)
         vlist *l = self.u.l;
         if (m == M_APPEND) {
             list_push(I, l, p[0]);
-            persist_val(I, p[0]);
+            note_val(I, l, p[0]);
         } else {
             const val *items;
             uint32_t n;
             iterate(I, p[0], &items, &n);
-            for (uint32_t i = 0; i < n; i++) { list_push(I, l, items[i]); persist_val(I, items[i]); }
+            for (uint32_t i = 0; i < n; i++) { list_push(I, l, items[i]); note_val(I, l, items[i]); }
         }
-        persist(I, l->v);
+        note_val(I, l, v_list(l, 0));   /* its (possibly new) array */
         return v_none();
     }
     case M_INSERT: {
@@ -3578,8 +3615,8 @@ static val call_method(interp *I, val self, int m, const args *A)
         list_push(I, l, p[1]);
         memmove(l->v + at + 1, l->v + at, (l->n - 1 - (uint32_t)at) * sizeof(val));
         l->v[at] = p[1];
-        persist_val(I, p[1]);
-        persist(I, l->v);
+        note_val(I, l, p[1]);
+        note_val(I, l, v_list(l, 0));
         return v_none();
     }
     case M_LPOP: case M_REMOVE: {
@@ -3833,7 +3870,7 @@ static val indent_filter(interp *I, val s, val width, val first, val blank)
         ind = v_str(p, (size_t)w);
     }
     /* lines of s + "\n" (the Jinja2 quirk) */
-    sink k = sink_arena();
+    sink k = sink_arena(I);
     int fst = given(first) && truthy(first), blk = given(blank) && truthy(blank);
     if (fst) sink_put(I, &k, ind.u.s, ind.n);
     size_t b = 0, i = 0, line_no = 0;
@@ -3897,7 +3934,7 @@ static val tojson_filter(interp *I, val v, const args *A)
         o.item_sep = sp.u.l->v[0];
         o.key_sep = sp.u.l->v[1];
     }
-    sink k = sink_arena();
+    sink k = sink_arena(I);
     write_json(I, &k, v, &o, 0);
     return sink_val(I, &k);
 }
@@ -4099,7 +4136,7 @@ static val filter_apply(interp *I, int id, const char *fname, val v, const args 
         const val *items;
         uint32_t n;
         iterate(I, v, &items, &n);
-        sink k = sink_arena();
+        sink k = sink_arena(I);
         for (uint32_t i = 0; i < n; i++) {
             step(I);
             if (i) sink_put(I, &k, sep.u.s, sep.n);
@@ -4403,7 +4440,7 @@ static val eval(interp *I, const node *x);
 __attribute__((noinline))
 static val capture(interp *I, const node *body)
 {
-    sink k = sink_arena(), *saved = I->out;
+    sink k = sink_arena(I), *saved = I->out;
     frame *f = I->cur;
     I->out = &k;
     frame_push(I);
@@ -4450,7 +4487,7 @@ static val call_macro(interp *I, const macro *m, const args *A)
         if (have) continue;
         frame_set(I, f, p->s, p->n, p->a ? eval(I, p->a) : v_undef(p->s, p->n));
     }
-    sink k = sink_arena(), *so = I->out;
+    sink k = sink_arena(I), *so = I->out;
     I->out = &k;
     int ctl = 0;
     exec_body(I, def->b, &ctl);
@@ -4631,7 +4668,7 @@ static val eval(interp *I, const node *x)
         break;
     }
     case N_CONCAT: {
-        sink k = sink_arena();
+        sink k = sink_arena(I);
         for (const node *p = x->kids; p; p = p->next) write_str(I, &k, eval(I, p));
         r = sink_val(I, &k);
         break;
@@ -4683,9 +4720,8 @@ static void assign(interp *I, frame *f, const node *target, val v)
         vdict *d = x->v.u.d;
         val key = v_str(target->s2, target->n2);
         dict_set(I, d, key, v);
-        persist(I, d->k);
-        persist(I, d->v);
-        persist_val(I, v);
+        note_val(I, d, v);
+        note_val(I, d, x->v);   /* its (possibly new) arrays */
         return;
     }
     /* tuple unpacking */
@@ -4715,12 +4751,12 @@ static void exec_for(interp *I, const node *x, int *ctl)
         frame *saved = I->cur;
         for (uint32_t i = 0; i < n; i++) {
             step(I);
-            size_t mark = I->a.lo;
+            int mark = mark_take(I);
             frame *f = frame_push(I);
             assign(I, f, x->a, items[i]);
             int keep = truthy(eval(I, x->c));
             I->cur = saved;
-            release(I, mark);
+            mark_drop(I, mark);
             if (keep) kept[k++] = items[i];
         }
         items = kept;
@@ -4737,7 +4773,7 @@ static void exec_for(interp *I, const node *x, int *ctl)
     for (uint32_t i = 0; i < n; i++) {
         step(I);
         L->i = i;
-        size_t mark = I->a.lo;
+        int mark = mark_take(I);
         frame *f = frame_push(I);
         assign(I, f, x->a, items[i]);
         val lv = {0};
@@ -4747,7 +4783,7 @@ static void exec_for(interp *I, const node *x, int *ctl)
         int c = 0;
         exec_body(I, x->d, &c);
         I->cur = saved;
-        release(I, mark);
+        mark_drop(I, mark);
         if (c == 1) {
             /* a generator is left positioned after the item we broke at */
             if (it.t == VT_LIST && (it.fl & VF_GEN) && !x->c) it.u.l->pos = gen_start + i + 1;
@@ -4767,10 +4803,10 @@ static void exec_body(interp *I, const node *x, int *ctl)
             sink_put(I, I->out, x->s, x->n);
             break;
         case S_PRINT: {
-            size_t mark = I->a.lo;
+            int mark = mark_take(I);
             val v = eval(I, x->a);
             write_str(I, I->out, v);
-            release(I, mark);
+            mark_drop(I, mark);
             break;
         }
         case S_IF:
@@ -4944,7 +4980,7 @@ static void flatten_parts(interp *I, val messages)
         int ci = dict_find_str(msg.u.d, "content", 7);
         if (ci < 0 || msg.u.d->v[ci].t != VT_LIST) continue;
         val parts = msg.u.d->v[ci];
-        sink k = sink_arena();
+        sink k = sink_arena(I);
         int first = 1;
         for (uint32_t i = 0; i < parts.u.l->n; i++) {
             val part = parts.u.l->v[i];
@@ -5114,7 +5150,7 @@ static long render_once(const chat_tmpl *t, const chat_tmpl_input *in, unsigned 
     I->e.msgcap = errcap;
     if (err && errcap) err[0] = 0;
     arena_init(&I->a, scratch, scratch_cap);
-    sink top = {out, 0, cap, 0};
+    sink top = {out, 0, cap, 0, 0};
     I->out = &top;
     I->flags = flags;
     I->now = in->now;

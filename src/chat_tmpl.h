@@ -99,7 +99,7 @@ typedef enum chat_tmpl_err {
 const char *chat_tmpl_strerror(int err);
 
 /* Limits (defaults used when the input fields are 0). */
-#define CHAT_TMPL_STEPS_DEFAULT 5000000u  /* evaluation steps per render */
+#define CHAT_TMPL_STEPS_DEFAULT 10000000u /* evaluation steps per render (~1 s) */
 #define CHAT_TMPL_DEPTH_DEFAULT 400       /* nested evaluation depth */
 #define CHAT_TMPL_DEPTH_MAX 2000          /* upper clamp of max_depth */
 #define CHAT_TMPL_PARSE_DEPTH 200         /* nesting of statements/expressions */
