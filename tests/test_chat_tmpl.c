@@ -722,6 +722,14 @@ static void test_limits(void)
     T_NOTE("2000 messages (%zu bytes of JSON, %ld bytes out) render with %zu bytes of memory (%.1fx the input)",
            b, want, hi, (double)hi / (double)b);
     T_CHECK(want > (long)b / 2 && hi < 6 * b, "2000 messages render in less than 6x the input (%zu)", hi);
+    /* per-iteration memory is reused: each iteration builds a range of up
+     * to 2000 items (32 KB) and a namespace; 2000 iterations would need
+     * 64 MB without reuse */
+    tmpl = "{% for m in messages %}{% set prev = namespace(role=none) %}"
+           "{% for j in range(loop.index0 - 1, -1, -1) %}{% set prev.role = messages[j].role ~ '!' %}{% break %}{% endfor %}"
+           "{{ m.role[0] }}{{ prev.role }}{% endfor %}";
+    r = chat_tmpl_render_src(tmpl, strlen(tmpl), &in, g_mem, 5 * b + (256 << 10), g_out, OUT_CAP, err, sizeof err);
+    T_CHECK(r > 0 && memcmp(g_out, "uNoneauser!", 11) == 0, "loop memory is reused (%ld: %s)", r, r < 0 ? err : "");
 }
 
 static void test_compile_memory(void)
