@@ -7,6 +7,7 @@
 #   make test-qemu            aarch64 unit tests under qemu-aarch64-static
 #   make fuzz                 libFuzzer targets (clang) into build/fuzz/
 #   make bench                benchmarks (see doc/performance.md)
+#   make bench-serve          serving benchmark: 1, 2, 4, 8 concurrent streaming clients
 #
 # Knobs: STATIC=1|0  THREADS=openmp|pthread  TLS=auto|1|0  BEARSSL_DIR=path
 #        CROSS=prefix  EXTRA_CFLAGS=...  BUILD=dir
@@ -109,7 +110,7 @@ $(BUILD)/src/kernels/x86_avx2.o:   XFLAGS := -mavx2 -mfma -mf16c
 $(BUILD)/src/kernels/x86_avx512.o: XFLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx512bf16 -mavx2 -mfma -mf16c
 $(BUILD)/src/kernels/arm_dotprod.o: XFLAGS := -march=armv8.2-a+dotprod+fp16
 
-.PHONY: all clean test asan test-qemu fuzz bench tests mote
+.PHONY: all clean test asan test-qemu fuzz bench bench-serve tests mote
 all: mote
 
 # ./mote is the last build made (host or CROSS); copied only when it differs.
@@ -161,6 +162,9 @@ build/fuzz/%: fuzz/%.c $(FUZZ_LIB_SRC)
 
 bench: mote
 	./tests/bench/bench.sh
+
+bench-serve: mote
+	./tests/bench/bench_serve.sh
 
 clean:
 	rm -rf build mote
