@@ -360,17 +360,24 @@ static void test_template(config *cfg)
     sched_model_free(&sm);
 }
 
-/* A demo model with `slots` slots behind the api A (fresh caches). */
-static int demo_up(sched_model *sm, config *cfg, int slots, int queue)
+/* A demo model with `slots` slots of n_ctx positions behind the api A
+ * (fresh caches). */
+static int demo_up_ctx(sched_model *sm, config *cfg, int slots, int queue, int n_ctx)
 {
     config_model cm;
     config_model_init(&cm);
     snprintf(cm.id, sizeof cm.id, "%s", SCHED_DEMO_ID);
     cm.thread_count = cm.batch_thread_count = 1;
-    cm.batch_length = 256;
+    cm.context_length = n_ctx;
+    cm.batch_length = n_ctx < 256 ? n_ctx : 256;
     cm.processor_count = slots;
     return sched_model_init(sm, &cm, true, queue, 0) == 0 && api_init(&A, cfg, sm, 1, &tr, 1 << 20) == 0 &&
            sched_model_start(sm) == 0 && sched_model_wait(sm) == SCHED_READY;
+}
+
+static int demo_up(sched_model *sm, config *cfg, int slots, int queue)
+{
+    return demo_up_ctx(sm, cfg, slots, queue, 2048);
 }
 
 static void demo_down(sched_model *sm)
@@ -467,6 +474,36 @@ static void test_prefix(config *cfg)
     T_CHECK(ans[0][0] && !strcmp(ans[0], ans[1]), "the same answer from the cache as from scratch ('%.30s...')", ans[0]);
 }
 
+/* Context overflow is explicit: 400 context_length_exceeded up front when
+ * the prompt leaves no room, finish_reason "length" when generation reaches
+ * the end of the context. */
+static void test_context(config *cfg)
+{
+    static sched_model sm;
+    T_CHECK(demo_up_ctx(&sm, cfg, 1, 1, 64), "model with a 64-position context");
+    static char body[2048];
+    char text[200];
+    memset(text, 'x', 80);
+    text[80] = 0;
+    snprintf(body, sizeof body, "{\"model\":\"mote-demo\",\"messages\":[{\"role\":\"user\",\"content\":\"%s\"}]}", text);
+    T_CHECK(request(1, "POST", "/v1/chat/completions", body) == 400 && RIS("error.code", "context_length_exceeded") &&
+                RIS("error.param", "messages"), "chat: a prompt beyond the context: 400 context_length_exceeded");
+    snprintf(body, sizeof body, "{\"model\":\"mote-demo\",\"prompt\":\"%s\"}", text);
+    T_CHECK(request(1, "POST", "/v1/completions", body) == 400 && RIS("error.code", "context_length_exceeded"),
+            "completion: the same, 400 context_length_exceeded");
+    int st = request(1, "POST", "/v1/chat/completions",
+                     "{\"model\":\"mote-demo\",\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"max_tokens\":500}");
+    long long np = jint(fakes[1].body, fakes[1].len, "usage.prompt_tokens");
+    long long ng = jint(fakes[1].body, fakes[1].len, "usage.completion_tokens");
+    T_CHECK(st == 200 && FIS(1, "choices.0.finish_reason", "length") && np + ng == 64 + 1,
+            "chat: generation stops at the end of the context with finish_reason length (%lld + %lld tokens)", np, ng);
+    T_CHECK(request(2, "POST", "/v1/completions",
+                    "{\"model\":\"mote-demo\",\"prompt\":\"Hello\",\"max_tokens\":500,\"stream\":true}") == 200 &&
+                strstr(fakes[2].body, "\"finish_reason\":\"length\""),
+            "completion stream: finish_reason length at the end of the context");
+    demo_down(&sm);
+}
+
 int main(void)
 {
     static config cfg;
@@ -521,5 +558,6 @@ int main(void)
     test_template(&cfg);
     test_slots(&cfg);
     test_prefix(&cfg);
+    test_context(&cfg);
     return t_done();
 }
