@@ -6,7 +6,8 @@
  * hang or touch memory out of bounds; the results must keep the contract:
  * length <= cap and NUL-terminated when shorter, error text NUL-terminated.
  * Odd-length inputs render with the llama.cpp flags (mutable lists, string
- * arguments parsed, BOS stripped, enable_thinking).
+ * arguments parsed, BOS stripped, enable_thinking). A successful render is
+ * repeated without memory reuse and must give the same text.
  *
  *     make build/fuzz/fuzz_chat_tmpl
  *     ./build/fuzz/fuzz_chat_tmpl -max_total_time=60 fuzz/corpus/chat_tmpl
@@ -70,6 +71,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         unsigned h = 0;
         for (long i = 0; i < n; i++) h = h * 31 + (unsigned char)out[i];
         sink ^= h;
+        /* memory reuse must not change the result: render again without it */
+        static char out2[OUT];
+        in.flags |= CHAT_TMPL_NO_REUSE;
+        long n2 = chat_tmpl_render(t, &in, mem + used, MEM - used, out2, OUT, err, sizeof err);
+        if (n2 >= 0 && (n2 != n || memcmp(out, out2, (size_t)n) != 0)) abort();
     } else if (strlen(err) >= sizeof err) {
         abort();
     }

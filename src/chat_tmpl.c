@@ -1812,7 +1812,7 @@ static void note_val(interp *I, const void *holder, val v)
  * mark index (-1 when too many are active: nothing is then reused). */
 static int mark_take(interp *I)
 {
-    if (I->nmarks == (int)(sizeof I->marks / sizeof I->marks[0])) return -1;
+    if (I->nmarks == (int)(sizeof I->marks / sizeof I->marks[0]) || (I->flags & CHAT_TMPL_NO_REUSE)) return -1;
     I->marks[I->nmarks].off = I->a.lo;
     I->marks[I->nmarks].blocked = 0;
     return I->nmarks++;

@@ -164,6 +164,9 @@ enum {
      * needs; this is the cheap equivalent). The first error is reported if
      * the second attempt fails too. */
     CHAT_TMPL_ADAPT = 1u << 6,
+    /* Debugging: never reuse the memory of finished loop iterations and
+     * printed expressions (the output must not change; tests compare). */
+    CHAT_TMPL_NO_REUSE = 1u << 7,
     /* What llama.cpp does, as far as implemented here. */
     CHAT_TMPL_LLAMA_CPP = CHAT_TMPL_STRIP_BOS | CHAT_TMPL_ENABLE_THINKING |
                           CHAT_TMPL_MUTABLE | CHAT_TMPL_ADAPT
