@@ -810,16 +810,27 @@ static void slot_token(sched_model *sm, sched_slot *s, float *lg)
     s->last = t;
 }
 
+/* The next prompt chunk of slot s: the rest of its prompt, at most
+ * batch_length tokens. It depends on nothing but s (same chunks alone or
+ * batched, so the same arithmetic). */
+static int prompt_chunk(const sched_model *sm, const sched_slot *s)
+{
+    int k = s->job->prompt_len[s->choice] - s->fed;
+    return k < sm->cfg.batch_length ? k : sm->cfg.batch_length;
+}
+
 /* One forward pass over every active slot: the pending token of each
- * generating slot, plus the next prompt chunk (up to batch_length tokens)
- * of the earliest-submitted slot still in its prompt. The other prompt
- * slots wait their turn (pinged). Returns 0 if there was nothing to run. */
+ * generating slot, plus prompt chunks within a budget of batch_length
+ * tokens: the earliest-submitted prompt slot's next chunk always, then the
+ * next ones (by submission) whose whole chunk still fits (several short
+ * prompts start together; a long one takes the step alone). Prompt slots
+ * left out wait for the next step (pinged). Returns 0 if there was nothing
+ * to run. */
 static int step(sched_model *sm)
 {
     const int64_t now = sched_now_ms();
     const int V = sm->m.hp.n_vocab;
-    sched_slot *prompt = NULL;
-    int n = 0, rows = 0;
+    int n = 0, rows = 0, n_prompting = 0;
     for (int i = 0; i < sm->n_slots; i++) {
         sched_slot *s = &sm->slots[i];
         s->step_n = 0;
@@ -830,20 +841,28 @@ static int step(sched_model *sm)
             s->step_row = rows++;
             sm->bseq[n] = (fwd_seq){ &s->kv, &s->last, 1, 1 };
             sm->bslot[n++] = s;
-        } else if (!prompt || s->job->serial < prompt->job->serial) {
-            prompt = s;
+        } else {
+            n_prompting++;
         }
     }
-    if (prompt) {
-        sched_job *j = prompt->job;
-        int plen = j->prompt_len[prompt->choice];
-        int k = plen - prompt->fed;
-        if (k > sm->cfg.batch_length) k = sm->cfg.batch_length;
-        int last = prompt->fed + k == plen;
-        prompt->step_n = k;
-        prompt->step_row = last ? rows++ : -1;
-        sm->bseq[n] = (fwd_seq){ &prompt->kv, j->tokens + prompt->tok_off + prompt->fed, k, last };
-        sm->bslot[n++] = prompt;
+    /* prompt chunks in submission order while the budget lasts */
+    int budget = sm->cfg.batch_length;
+    for (uint64_t after = 0; n_prompting > 0; n_prompting--) {
+        sched_slot *p = NULL;
+        for (int i = 0; i < sm->n_slots; i++) {
+            sched_slot *s = &sm->slots[i];
+            if (s->job && !s->decoding && s->job->serial > after && (!p || s->job->serial < p->job->serial)) p = s;
+        }
+        if (!p) break;
+        after = p->job->serial;
+        int k = prompt_chunk(sm, p);
+        if (k > budget && budget < sm->cfg.batch_length) break;   /* keep the order: no overtaking */
+        budget -= k;
+        int last = p->fed + k == p->job->prompt_len[p->choice];
+        p->step_n = k;
+        p->step_row = last ? rows++ : -1;
+        sm->bseq[n] = (fwd_seq){ &p->kv, p->job->tokens + p->tok_off + p->fed, k, last };
+        sm->bslot[n++] = p;
     }
     if (n == 0) return 0;
 

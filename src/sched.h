@@ -17,9 +17,12 @@
  *
  * Continuous batching: each step of the worker is ONE forward pass
  * (fwd_eval_batch) over every active slot together: the next token of every
- * generating slot, plus at most one prompt chunk of up to batch_length
- * tokens (from the slot that started first), so a long prompt delays the
- * other users' streams by one chunk per step, never by the whole prompt.
+ * generating slot, plus prompt chunks of at most batch_length tokens in
+ * all (the earliest-submitted prompt's next chunk, then later prompts whose
+ * whole next chunk still fits), so a long prompt delays the other users'
+ * streams by one chunk per step, never by the whole prompt, and several
+ * short prompts start together. A prompt's chunks are the same whatever
+ * else runs (batch_length tokens, the rest last).
  * The weights are read once per step however many users decode. A
  * sequence's arithmetic does not depend on the others in the batch, so a
  * request gives the same output alone or batched (forward.h).
