@@ -163,7 +163,10 @@ static int jis(const char *body, size_t len, const char *path, const char *want)
 static long long jint(const char *body, size_t len, const char *path)
 {
     long long v = -999;
-    json_get_int64(js, toks, jget(body, len, path), &v);
+    /* jget sets js: call it first (argument evaluation order is unspecified;
+     * gcc on aarch64 read the previous body's js before jget ran) */
+    int i = jget(body, len, path);
+    json_get_int64(js, toks, i, &v);
     return v;
 }
 #define RIS(path, want) jis(R.body, R.len, path, want)
