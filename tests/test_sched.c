@@ -104,6 +104,12 @@ static void on_done(void *arg, sched_job *j)
 
 static const sched_sink sink = { on_start, on_text, on_ping, on_choice_end, on_done };
 
+/* Waits that end a test are hang detectors, not speed limits: under
+ * qemu-aarch64 on a loaded 2-core machine the demo model's 1500-token job
+ * takes 25-30 s, which made a 30 s wait fail (test_queue_cancel). run.sh
+ * still kills a real hang after $TEST_TIMEOUT. */
+#define WAIT_MS 300000
+
 static int rec_wait(rec *r, int ms)
 {
     struct timespec ts;
@@ -183,7 +189,7 @@ static void settle(sched_model *sm)
 static int run(sched_model *sm, sched_job *j, rec *r)
 {
     if (sched_submit(sm, j) < 0) return -1;
-    int rc = rec_wait(r, 30000) ? 0 : -1;
+    int rc = rec_wait(r, WAIT_MS) ? 0 : -1;
     settle(sm);
     return rc;
 }
@@ -352,7 +358,7 @@ static void test_queue_cancel(void)
     T_CHECK(rec_wait(&c, 10000) && c.err == SCHED_ERR_CANCELLED && c.started == 0 && c.n_text_calls == 0,
             "the last queued job cancelled: done(CANCELLED) without start");
     T_CHECK(!a.done && !b.done, "... while the running job still runs (it left the queue from behind another)");
-    T_CHECK(rec_wait(&b, 30000) && b.err == SCHED_OK && rec_wait(&a, 30000) && a.err == SCHED_OK,
+    T_CHECK(rec_wait(&b, WAIT_MS) && b.err == SCHED_OK && rec_wait(&a, WAIT_MS) && a.err == SCHED_OK,
             "the others finish");
     T_CHECK(a.n_gen == 1500 && b.n_gen == 5, "... with all their tokens");
     settle(sm);
@@ -433,8 +439,8 @@ static void test_round_robin(void)
     sched_job *jb = job_text(sm, &b, "Short prompt", 200);
     sched_submit(sm, ja);
     sched_submit(sm, jb);
-    rec_wait(&a, 30000);
-    rec_wait(&b, 30000);
+    rec_wait(&a, WAIT_MS);
+    rec_wait(&b, WAIT_MS);
     settle(sm);
     int switches = 0;
     for (int i = 1; i < n_order; i++) switches += order[i] != order[i - 1];
@@ -518,7 +524,7 @@ static void test_batching(void)
     }
     for (int i = 0; i < 4; i++) sched_submit(sm, j[i]);
     int all = 1;
-    for (int i = 0; i < 4; i++) all &= rec_wait(&r[i], 30000) && r[i].err == SCHED_OK && r[i].n_gen == 40;
+    for (int i = 0; i < 4; i++) all &= rec_wait(&r[i], WAIT_MS) && r[i].err == SCHED_OK && r[i].n_gen == 40;
     settle(sm);
     sched_counters c1 = counters(sm);
     uint64_t steps = c1.steps - c0.steps;
@@ -551,7 +557,7 @@ static void test_batching(void)
         sched_job *o3 = job_samp(sm, &b[3], "A third one", 50, 1.0f, 7);
         sched_submit(sm, o3);
         int ok = 1;
-        for (int i = 0; i < 4; i++) ok &= rec_wait(&b[i], 30000) && b[i].err == SCHED_OK;
+        for (int i = 0; i < 4; i++) ok &= rec_wait(&b[i], WAIT_MS) && b[i].err == SCHED_OK;
         settle(sm);
         T_CHECK(ok && alone.err == SCHED_OK && alone.kept_len > 0 && b[0].kept_len == alone.kept_len &&
                     !memcmp(b[0].kept, alone.kept, alone.kept_len) && b[0].n_gen == alone.n_gen,
@@ -588,8 +594,8 @@ static void test_no_stall(void)
     sched_job *jb = job_text(sm, &b, big, 5);
     int plen = jb->prompt_len[0];
     sched_submit(sm, jb);
-    rec_wait(&b, 30000);
-    rec_wait(&a, 30000);
+    rec_wait(&b, WAIT_MS);
+    rec_wait(&a, WAIT_MS);
     settle(sm);
     /* a's text calls between b's submission and b's first text */
     int first_b = -1;
@@ -641,7 +647,7 @@ static void test_cancel_frees(void)
             "the queued job's prompt can be read back (%d ids)", n);
     uint64_t sa = ja->serial;
     sched_job_cancel(ja, SCHED_ERR_CANCELLED);
-    T_CHECK(rec_wait(&b, 30000) && b.err == SCHED_OK && b.n_gen == 10 && a.done && a.err == SCHED_ERR_CANCELLED,
+    T_CHECK(rec_wait(&b, WAIT_MS) && b.err == SCHED_OK && b.n_gen == 10 && a.done && a.err == SCHED_ERR_CANCELLED,
             "cancelling the running job frees the slot: the queued one runs to the end");
     T_CHECK(a.n_gen < 1900, "the cancelled job stopped early (%d tokens)", a.n_gen);
     settle(sm);
