@@ -692,6 +692,48 @@ static void test_prefix_cache(void)
     sched_model_free(cold);
 }
 
+/* Slot choice: a request goes to the free slot whose cache shares the
+ * longest prefix with its prompt, not merely to the least recently used. */
+static void test_slot_choice(void)
+{
+    sched_model *sm = model_start(3, 0, 2048, 0);
+    T_CHECK(sm != NULL, "model with 3 slots");
+    if (!sm) return;
+    static const char *conv[3] = { "Alpha conversation about rivers and lakes",
+                                   "Beta conversation about mountains and snow",
+                                   "Gamma conversation about deserts and sand" };
+    int ok = 1, plen[3];
+    for (int i = 0; i < 3; i++) {
+        rec r;
+        rec_init(&r);
+        sched_job *j = job_text(sm, &r, conv[i], 4);
+        plen[i] = j->prompt_len[0];
+        ok &= run(sm, j, &r) == 0 && r.err == SCHED_OK;
+        rec_free(&r);
+    }
+    sched_slot_info si[3];
+    sched_model_status(sm, si, 3, NULL, 0, NULL, NULL);
+    T_CHECK(ok && si[0].n_past > 0 && si[1].n_past > 0 && si[2].n_past > 0,
+            "three conversations went to three slots (LRU: %d %d %d positions held)", si[0].n_past, si[1].n_past,
+            si[2].n_past);
+    /* the follow-ups, in another order: each finds its own conversation */
+    static const int order[3] = { 1, 2, 0 };
+    int found = 0;
+    for (int k = 0; k < 3; k++) {
+        int i = order[k];
+        char follow[200];
+        snprintf(follow, sizeof follow, "%s, and then more", conv[i]);
+        rec r;
+        rec_init(&r);
+        sched_job *j = job_text(sm, &r, follow, 4);
+        run(sm, j, &r);
+        found += r.err == SCHED_OK && r.choice[0].n_cached >= plen[i] - 1;
+        rec_free(&r);
+    }
+    T_CHECK(found == 3, "follow-ups in another order each reuse their own conversation's slot (%d of 3)", found);
+    sched_model_free(sm);
+}
+
 int main(void)
 {
     test_demo_gguf();
@@ -712,5 +754,6 @@ int main(void)
     test_no_stall();
     test_cancel_frees();
     test_prefix_cache();
+    test_slot_choice();
     return t_done();
 }
