@@ -14,6 +14,14 @@
  * Errors unwind with longjmp: every allocation lives in the arena, so there
  * is nothing to free on the way out, and the evaluator stays readable
  * without an error check after every call.
+ *
+ * Memory: one bump arena per render. Values are immutable (strings are
+ * slices wherever possible: split, strip and slicing copy nothing), so a
+ * loop iteration or a printed expression can hand its memory back when it
+ * ends, unless it made an older object point at newer memory (a namespace
+ * attribute, a mutated list, a growing captured string); see note_ref.
+ * Freed memory is poisoned, and the fuzz target renders every input with
+ * and without reuse and compares.
  */
 #include "chat_tmpl.h"
 
