@@ -1043,10 +1043,11 @@ static node *postfix(parser *P, node *x)
                 count++;
             }
             adv(P);
-            if (count == 0) PFAIL(P, "expected a subscript");
             node *g = mk(P, N_GETITEM);
             g->a = x;
-            if (count == 1 && items->kind == N_SLICE) {
+            if (count == 0) {   /* x[]: the empty tuple as key, which nothing has */
+                g->b = mk(P, N_TUPLE);
+            } else if (count == 1 && items->kind == N_SLICE) {
                 g->kind = N_SLICE;
                 g->b = items->b;
                 g->c = items->c;
@@ -2844,6 +2845,8 @@ static val binop(interp *I, int op, val a, val b)
         [OP_MOD] = "%", [OP_POW] = "**"
     };
     if (a.t == VT_UNDEF) fail_undefined(I, a);
+    if (op == OP_MOD && a.t == VT_STR && b.t == VT_UNDEF)   /* str % x runs before x's own % */
+        return py_percent(I, a, &b, 1, NULL, 1);
     if (b.t == VT_UNDEF) fail_undefined(I, b);
     if (is_num(a) && is_num(b)) {
         if (a.t != VT_FLOAT && b.t != VT_FLOAT && op != OP_DIV) {
@@ -3363,7 +3366,12 @@ static val str_format(interp *I, val fmt, const args *A)
         const char *f = s + i + 1;
         size_t fl = j - i - 1, nl = 0;
         while (nl < fl && f[nl] != '!' && f[nl] != ':') nl++;
-        int conv_r = nl + 1 < fl && f[nl] == '!' && f[nl + 1] == 'r';
+        int conv_r = 0;
+        if (nl < fl && f[nl] == '!') {
+            if (nl + 1 >= fl || !strchr("sra", f[nl + 1])) RFAIL(I, "format: unknown conversion specifier");
+            if (nl + 2 < fl && f[nl + 2] != ':') RFAIL(I, "format: expected ':' after conversion specifier");
+            conv_r = f[nl + 1] != 's';
+        }
         size_t spec = nl;
         while (spec < fl && f[spec] != ':') spec++;
         if (spec < fl && spec + 1 < fl) IFAIL(I, CHAT_TMPL_ERR_UNSUPPORTED, "format specs in str.format are not supported");

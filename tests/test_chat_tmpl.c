@@ -509,6 +509,14 @@ static const struct unit { const char *tmpl; const char *want; } UNITS[] = {
      NULL /* TemplateSyntaxError: expected token 'end of statement block', got 'm' */},
     {"{{ 'ab'[1, 2] }}|{{ d[('a', 1)] }}",
      "|"},
+    {"{{ 'abc'[] }}|{{ '' % nope }}|{{ '%s!' % nope }}|{{ '{!s}{!r}'.format('a', 'b') }}",
+     "||!|a'b'"},
+    {"{{ '{!x}'.format(1) }}",
+     NULL /* ValueError: Unknown conversion specifier x */},
+    {"{{ '{!rr}'.format(1) }}",
+     NULL /* ValueError: expected ':' after conversion specifier */},
+    {"{{ '%d' % nope }}",
+     NULL /* UndefinedError: 'nope' is undefined */},
 };
 
 static long render(const char *tmpl, const char *msgs, const char *tools, const char *vars, unsigned flags,
