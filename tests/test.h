@@ -84,6 +84,7 @@ __attribute__((unused))
 static int t_done(void)
 {
     printf("# %d checks, %d failed, %d skipped\n", t_n, t_failed, t_skipped);
+    fflush(stdout); /* a crash at teardown must not lose the summary */
     return t_failed ? 1 : 0;
 }
 

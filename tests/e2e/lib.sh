@@ -41,8 +41,9 @@ e2e_start() {
         return 1
     fi
     E2E_BASE=http://127.0.0.1:$E2E_PORT
+    # up to 60 s: a loaded 2-core CI machine can take long to load a model
     i=0
-    while [ $i -lt 100 ]; do
+    while [ $i -lt 600 ]; do
         [ "$(curl -s -o /dev/null -w '%{http_code}' "$E2E_BASE/health")" = 200 ] && return 0
         sleep 0.1
         i=$((i+1))
