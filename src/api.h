@@ -165,6 +165,12 @@ api_call *api_call_new(api *a, api_model *am, api_kind kind, api_response *r);
 /* Copy the sampling request fields into the job (model defaults where the
  * request is silent). 0, or -1 with e. */
 int api_job_sampling(api *a, api_model *am, sched_job *j, const oai_sampling *s, oai_error *e);
+/* Worker thread: push n bytes of framed SSE events for call c. n < 0 (the
+ * event did not fit) or a transport failure marks the client gone and
+ * cancels job j; later pushes are dropped. */
+void api_call_push(api_call *c, sched_job *j, const char *ev, int n);
+/* The OpenAI finish_reason of a scheduler finish. */
+oai_finish api_finish_reason(sched_finish f);
 
 /* Endpoint handlers (loop thread). */
 int api_chat_handle(api *a, const api_request *req, api_response *r);

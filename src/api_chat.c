@@ -184,29 +184,13 @@ fail:
 
 /* ---- Sink (worker thread) ----------------------------------------------------------------- */
 
-static oai_finish finish_of(sched_finish f)
-{
-    return f == SCHED_FINISH_LENGTH ? OAI_FINISH_LENGTH : OAI_FINISH_STOP;
-}
-
-/* Push framed events; a gone client cancels the job. */
-static void push(api_call *c, sched_job *j, const char *ev, int n)
-{
-    const api_transport *tr = c->a->tr;
-    if (c->gone) return;
-    if (n < 0 || tr->sse_raw(tr->ctx, c->h, ev, (size_t)n) < 0) {
-        c->gone = true;
-        sched_job_cancel(j, SCHED_ERR_CANCELLED);
-    }
-}
-
 static void chat_text(void *arg, sched_job *j, int choice, const char *text, size_t len)
 {
     api_call *c = arg;
     (void)choice;
     if (!c->stream || c->gone) return;
     oai_text t = { text, len, NULL, 0 };
-    push(c, j, c->am->out, oai_chat_chunk_content(c->am->out, c->am->out_cap, &c->resp, &t));
+    api_call_push(c, j, c->am->out, oai_chat_chunk_content(c->am->out, c->am->out_cap, &c->resp, &t));
 }
 
 static void chat_ping(void *arg, sched_job *j)
@@ -230,7 +214,7 @@ static void chat_done(void *arg, sched_job *j)
         return;
     }
     api_call_note(c, j);
-    oai_finish f = finish_of(j->choice[0].finish);
+    oai_finish f = api_finish_reason(j->choice[0].finish);
     oai_usage u = { j->n_prompt_tokens, j->n_gen_tokens, j->choice[0].n_cached };
     if (c->stream) {
         /* finish chunk, usage chunk when asked, [DONE]: one write */

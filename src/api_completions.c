@@ -107,27 +107,12 @@ fail:
 
 /* ---- Sink (worker thread) ------------------------------------------------------------ */
 
-static oai_finish finish_of(sched_finish f)
-{
-    return f == SCHED_FINISH_LENGTH ? OAI_FINISH_LENGTH : OAI_FINISH_STOP;
-}
-
-static void push(api_call *c, sched_job *j, const char *ev, int n)
-{
-    const api_transport *tr = c->a->tr;
-    if (c->gone) return;
-    if (n < 0 || tr->sse_raw(tr->ctx, c->h, ev, (size_t)n) < 0) {
-        c->gone = true;
-        sched_job_cancel(j, SCHED_ERR_CANCELLED);
-    }
-}
-
 static void cmpl_text(void *arg, sched_job *j, int choice, const char *text, size_t len)
 {
     api_call *c = arg;
     if (!c->stream || c->gone) return;
     oai_text t = { text, len, NULL, 0 };
-    push(c, j, c->am->out, oai_cmpl_chunk(c->am->out, c->am->out_cap, &c->resp, choice, &t, OAI_FINISH_NONE));
+    api_call_push(c, j, c->am->out, oai_cmpl_chunk(c->am->out, c->am->out_cap, &c->resp, choice, &t, OAI_FINISH_NONE));
 }
 
 static void cmpl_choice_end(void *arg, sched_job *j, int choice)
@@ -135,8 +120,8 @@ static void cmpl_choice_end(void *arg, sched_job *j, int choice)
     api_call *c = arg;
     if (!c->stream || c->gone) return;
     oai_text t = { "", 0, NULL, 0 };
-    push(c, j, c->am->out, oai_cmpl_chunk(c->am->out, c->am->out_cap, &c->resp, choice, &t,
-                                          finish_of(j->choice[choice].finish)));
+    api_call_push(c, j, c->am->out, oai_cmpl_chunk(c->am->out, c->am->out_cap, &c->resp, choice, &t,
+                                          api_finish_reason(j->choice[choice].finish)));
 }
 
 static void cmpl_ping(void *arg, sched_job *j)
@@ -172,7 +157,7 @@ static void cmpl_done(void *arg, sched_job *j)
     }
     for (int i = 0; i < j->n_prompts; i++) {
         am->texts[i] = (oai_text){ j->text + j->choice[i].text_off, j->choice[i].text_len, NULL, 0 };
-        am->finish[i] = finish_of(j->choice[i].finish);
+        am->finish[i] = api_finish_reason(j->choice[i].finish);
     }
     int n = oai_cmpl_write(am->out, am->out_cap, &c->resp, am->texts, am->finish, j->n_prompts, &u);
     if (n < 0) {

@@ -235,6 +235,21 @@ void api_call_fail(api_call *c, sched_job *j)
 
 /* ---- Sampling ---------------------------------------------------------------------- */
 
+void api_call_push(api_call *c, sched_job *j, const char *ev, int n)
+{
+    const api_transport *tr = c->a->tr;
+    if (c->gone) return;
+    if (n < 0 || tr->sse_raw(tr->ctx, c->h, ev, (size_t)n) < 0) {
+        c->gone = true;
+        sched_job_cancel(j, SCHED_ERR_CANCELLED);
+    }
+}
+
+oai_finish api_finish_reason(sched_finish f)
+{
+    return f == SCHED_FINISH_LENGTH ? OAI_FINISH_LENGTH : OAI_FINISH_STOP;
+}
+
 int api_job_sampling(api *a, api_model *am, sched_job *j, const oai_sampling *s, oai_error *e)
 {
     (void)a;
