@@ -107,7 +107,9 @@ $(BUILD)/src/version.o: $(GITSTAMP)
 # Per-ISA kernel flags: only these files are compiled for the ISA; they are
 # called only after the run-time CPU check picked their table.
 $(BUILD)/src/kernels/x86_avx2.o:   XFLAGS := -mavx2 -mfma -mf16c
-$(BUILD)/src/kernels/x86_avx512.o: XFLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx512bf16 -mavx2 -mfma -mf16c
+AVX512_FLAGS := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx512bf16 -mavx2 -mfma -mf16c
+$(BUILD)/src/kernels/x86_avx512.o:   XFLAGS := $(AVX512_FLAGS)
+$(BUILD)/src/kernels/x86_avx512_%.o: XFLAGS := $(AVX512_FLAGS)
 $(BUILD)/src/kernels/arm_dotprod.o: XFLAGS := -march=armv8.2-a+dotprod+fp16
 
 .PHONY: all clean test asan test-qemu fuzz bench bench-serve tests mote

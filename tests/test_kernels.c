@@ -272,7 +272,16 @@ static double min_term_slack(int t, int n, const void *w, const void *a)
         if (t == KERN_Q4_1) m = ((const blk_q4_1 *)w)[i].m;
         else if (t == KERN_Q5_1) m = ((const blk_q5_1 *)w)[i].m;
         else return 0;
-        slack += fabs((double)kern_f16_to_f32(m) * kern_f16_to_f32(ab[i].s)) * 0x1.1p-10;
+        /* s = d * sum(q) with the unrounded d, stored as a half: the
+         * rounding of s and of d (relative for a normal half, 2^-24 absolute
+         * for a subnormal one: tiny activations) */
+        double s = fabs((double)kern_f16_to_f32(ab[i].s)), ulp_s = s * 0x1.1p-10;
+        double d = fabs((double)kern_f16_to_f32(ab[i].d)), ulp_d = d * 0x1.1p-10;
+        if (ulp_s < 0x1p-24) ulp_s = 0x1p-24;
+        if (ulp_d < 0x1p-24) ulp_d = 0x1p-24;
+        int sq = 0;
+        for (int k = 0; k < 32; k++) sq += ab[i].qs[k];
+        slack += fabs((double)kern_f16_to_f32(m)) * (ulp_s + abs(sq) * ulp_d);
     }
     return slack;
 }
@@ -374,7 +383,11 @@ static void test_table(const char *tname, const kern_table *tab)
  * every output bit-identical to the reference vec_dot of its pair. */
 static void test_mul_mat(const char *tname, const kern_table *tab)
 {
-    static const int shapes[][3] = {{64, 1, 1}, {64, 4, 1}, {96, 7, 3}, {256, 8, 5}, {512, 13, 8}, {4096, 5, 2}};
+    /* small odd tiles, then the SIMD tiles' shapes: 16-row groups plus
+     * leftovers, decode (nc 1..4) and prefill panels (nc up to 130) */
+    static const int shapes[][3] = {{64, 1, 1}, {64, 4, 1}, {96, 7, 3}, {256, 8, 5}, {512, 13, 8}, {4096, 5, 2},
+                                    {256, 16, 1}, {512, 32, 2}, {2048, 37, 3}, {768, 16, 4}, {256, 48, 9},
+                                    {512, 19, 33}, {1024, 16, 130}, {2816, 33, 17}};
     static float x[4096];
     int bad = 0, checked = 0, tested = 0;
     for (int k = 0; k < N_TYPES; k++) {

@@ -152,6 +152,20 @@ extern const int8_t kern_iq4nl_values[16];
  * reference table, never these directly. */
 extern const kern_table kern_table_avx2;    /* x86_avx2.c: AVX2 + FMA + F16C */
 extern const kern_table kern_table_avx512;  /* x86_avx512.c: F/BW/VL/DQ/VNNI/BF16 */
+/* AVX-512 matrix kernels in their own files (x86_avx512_*.c, compiled with
+ * the avx512 table's flags), entries of kern_table_avx512.mul_mat. Same
+ * contract as kern_mul_mat_fn: every output bit-identical to the reference
+ * vec_dot of its pair. */
+void kx512_q4_0_mul_mat(int n, int nr, int nc, float *s, size_t ldc, const void *w, size_t wstride,
+                        const void *a, size_t astride);
+void kx512_iq4_nl_mul_mat(int n, int nr, int nc, float *s, size_t ldc, const void *w, size_t wstride,
+                          const void *a, size_t astride);
+void kx512_q8_0_mul_mat(int n, int nr, int nc, float *s, size_t ldc, const void *w, size_t wstride,
+                        const void *a, size_t astride);
+void kx512_q4_k_mul_mat(int n, int nr, int nc, float *s, size_t ldc, const void *w, size_t wstride,
+                        const void *a, size_t astride);
+void kx512_q6_k_mul_mat(int n, int nr, int nc, float *s, size_t ldc, const void *w, size_t wstride,
+                        const void *a, size_t astride);
 extern const kern_table kern_table_neon;    /* arm_neon.c: baseline aarch64 ASIMD */
 extern const kern_table kern_table_dotprod; /* arm_dotprod.c: + SDOT, + FP16 */
 

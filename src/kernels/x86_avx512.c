@@ -193,4 +193,9 @@ const kern_table kern_table_avx512 = {
         [KERN_F32] = f32_vec_dot, [KERN_F16] = f16_vec_dot, [KERN_BF16] = bf16_vec_dot,
         [KERN_Q8_0] = q8_0_vec_dot, [KERN_Q4_0] = q4_0_vec_dot,
     },
+    .mul_mat = {
+        [KERN_Q4_0] = kx512_q4_0_mul_mat, [KERN_IQ4_NL] = kx512_iq4_nl_mul_mat,
+        [KERN_Q8_0] = kx512_q8_0_mul_mat,
+        [KERN_Q4_K] = kx512_q4_k_mul_mat, [KERN_Q6_K] = kx512_q6_k_mul_mat,
+    },
 };

@@ -1,0 +1,15 @@
+/* kernels/x86_avx512_q8.c — AVX-512 (VNNI) matrix kernels: q8_0.
+ * Declared in quant.h, entries of kern_table_avx512.mul_mat; compiled with
+ * the avx512 flags, called only after kern_select checked the CPU.
+ * Placeholder: the avx2 table's kernels until the tiled ones land. */
+#include "kernels/kernels.h"
+#include "kernels/quant.h"
+
+#include <immintrin.h>
+
+void kx512_q8_0_mul_mat(int n, int nr, int nc, float *s, size_t ldc, const void *w, size_t wstride,
+                const void *a, size_t astride)
+{
+    kern_mul_mat(&kern_table_avx2, KERN_Q8_0, n, nr, nc, s, ldc, w, wstride, a, astride);
+}
+
