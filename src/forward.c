@@ -664,12 +664,13 @@ FAST static void attn_one(const attn_job *a, const fwd_seg *g, int h, int t, flo
     const int pos = g->p0 + t;
     const float scale = hp->kq_scale;
     const int f16 = kv->type == KERN_F16;
+    const kern_table *kt = a->c->kt;
 
     kern_f16 *q16 = (kern_f16 *)ws;                 /* DK halves */
     kern_f16 *vkq16 = (kern_f16 *)(ws + DK);        /* DV halves */
     float *vkq32 = ws + DK + DV;                    /* DV floats */
     if (f16) {
-        for (int i = 0; i < DK; i++) q16[i] = kern_f32_to_f16(q[i]);
+        kt->from_float[KERN_F16](q, q16, DK);
         memset(vkq16, 0, (size_t)DV * sizeof(kern_f16));
     } else {
         memset(vkq32, 0, (size_t)DV * sizeof(float));
@@ -679,7 +680,9 @@ FAST static void attn_one(const attn_job *a, const fwd_seg *g, int h, int t, flo
     for (int j = 0; j <= pos; j++) {
         const void *kr = kv_row(kv, kv->k, kv->dim_k, a->layer, j, hk * DK);
         const void *vr = kv_row(kv, kv->v, kv->dim_v, a->layer, j, hk * DV);
-        float s = f16 ? dot_f16(DK, kr, q16) : dot_f32(DK, kr, q);
+        float s;
+        if (f16) kt->vec_dot[KERN_F16](DK, &s, kr, q16);   /* = ggml_vec_dot_f16 */
+        else s = dot_f32(DK, kr, q);
         s = s * scale;
         s += 0.0f;   /* the causal mask's value for a visible position */
         const float Mold = M;
@@ -688,19 +691,14 @@ FAST static void attn_one(const attn_job *a, const fwd_seg *g, int h, int t, flo
             M = s;
             ms = expf(Mold - M);
             if (f16)
-                for (int d = 0; d < DV; d++) vkq16[d] = kern_f32_to_f16(h2f(vkq16[d]) * ms);
+                kt->f16_scale(DV, vkq16, ms);
             else
                 for (int d = 0; d < DV; d++) vkq32[d] *= ms;
         } else {
             vs = expf(s - M);
         }
         if (f16) {
-            const kern_f16 *v = vr;
-            const int np = DV & ~63;   /* ggml_vec_mad_f16: SIMD FMA body, scalar tail */
-            for (int d = 0; d < np; d++)
-                vkq16[d] = kern_f32_to_f16(fmaf(h2f(v[d]), vs, h2f(vkq16[d])));
-            for (int d = np; d < DV; d++)
-                vkq16[d] = kern_f32_to_f16(h2f(vkq16[d]) + h2f(v[d]) * vs);
+            kt->f16_mad(DV, vkq16, vr, vs);   /* ggml_vec_mad_f16: SIMD FMA body, scalar tail */
         } else {
             const float *v = vr;
             for (int d = 0; d < DV; d++) vkq32[d] = fmaf(v[d], vs, vkq32[d]);
@@ -943,8 +941,8 @@ static void forward_pass(fwd_ctx *c, const fwd_seq *seqs, int n_seqs, float *out
             if (kv->type == KERN_F16) {
                 kern_f16 *kd = (kern_f16 *)kv->k + ((size_t)l * kv->n_ctx + pos) * kv->dim_k;
                 kern_f16 *vd = (kern_f16 *)kv->v + ((size_t)l * kv->n_ctx + pos) * kv->dim_v;
-                for (int i = 0; i < nk; i++) kd[i] = kern_f32_to_f16(k[i]);
-                for (int i = 0; i < nv; i++) vd[i] = kern_f32_to_f16(v[i]);
+                c->kt->from_float[KERN_F16](k, kd, nk);
+                c->kt->from_float[KERN_F16](v, vd, nv);
             } else {
                 float *kd = (float *)kv->k + ((size_t)l * kv->n_ctx + pos) * kv->dim_k;
                 float *vd = (float *)kv->v + ((size_t)l * kv->n_ctx + pos) * kv->dim_v;

@@ -294,6 +294,34 @@ static int mis(int t) { return t == KERN_Q8_K || t == KERN_F32 ? 4 : 2; }
 #define MAXN (4096 + 8 * 256)
 #define GUARD 64
 
+/* f16_mad / f16_scale (attention's V accumulator): bit-identical to ref on
+ * random halves (normals, subnormals, zeros, infinities), lengths around
+ * the 64-element SIMD body. */
+static void test_f16_ops(const char *tname, const kern_table *tab)
+{
+    static const int ns[] = {1, 7, 8, 63, 64, 65, 72, 128, 130};
+    kern_f16 x[160], y0[160], yr[160], yt[160];
+    int bad = 0;
+    for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++)
+        for (int rep = 0; rep < 20; rep++) {
+            int n = ns[k];
+            for (int i = 0; i < n; i++) {
+                x[i] = (kern_f16)(rnd_u32() & 0xfbff);          /* no NaN patterns */
+                y0[i] = (kern_f16)(rnd_u32() % 7 == 0 ? rnd_u32() & 0x83ff : rnd_u32() & 0xfbff);
+            }
+            float s = (float)((int)(rnd_u32() % 2001) - 1000) / 333.0f;
+            memcpy(yr, y0, sizeof y0);
+            memcpy(yt, y0, sizeof y0);
+            kern_table_ref.f16_mad(n, yr, x, s);
+            tab->f16_mad(n, yt, x, s);
+            bad += memcmp(yr, yt, (size_t)n * 2) != 0;
+            kern_table_ref.f16_scale(n, yr, s);
+            tab->f16_scale(n, yt, s);
+            bad += memcmp(yr, yt, (size_t)n * 2) != 0;
+        }
+    T_CHECK(bad == 0, "%s f16_mad / f16_scale bit-identical to ref (%d bad)", tname, bad);
+}
+
 static void test_table(const char *tname, const kern_table *tab)
 {
     static float x[MAXN], wsrc[MAXN], y_ref[MAXN], y_tab[MAXN], sw[MAXN], sa[MAXN];
@@ -448,6 +476,7 @@ static void test_tables(void)
             continue;
         }
         test_table(isas[i], tab);
+        test_f16_ops(isas[i], tab);
         test_mul_mat(isas[i], tab);
     }
 }

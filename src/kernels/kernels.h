@@ -91,12 +91,22 @@ typedef void (*kern_vec_dot_fn)(int n, float *s, const void *w, const void *a);
 typedef void (*kern_mul_mat_fn)(int n, int nr, int nc, float *s, size_t ldc,
                                 const void *w, size_t wstride, const void *a, size_t astride);
 
+/* The F16 vector updates of attention's V accumulator (ggml_vec_mad_f16,
+ * ggml_vec_scale_f16 on x86), h(v) = v rounded to half, f(h) = h widened:
+ *   f16_mad:   y[i] = h(fmaf(f(x[i]), s, f(y[i])))  for i < (n & ~63),
+ *              y[i] = h(f(y[i]) + f(x[i]) * s)     (not fused) for the rest;
+ *   f16_scale: y[i] = h(f(y[i]) * s). */
+typedef void (*kern_f16_mad_fn)(int n, kern_f16 *y, const kern_f16 *x, float s);
+typedef void (*kern_f16_scale_fn)(int n, kern_f16 *y, float s);
+
 typedef struct kern_table {
     const char *name;                                  /* "ref", "avx2", ... */
     kern_from_float_fn from_float[KERN_TYPE_COUNT];
     kern_to_float_fn to_float[KERN_TYPE_COUNT];
     kern_vec_dot_fn vec_dot[KERN_TYPE_COUNT];
     kern_mul_mat_fn mul_mat[KERN_TYPE_COUNT];          /* may be NULL: use kern_mul_mat() */
+    kern_f16_mad_fn f16_mad;
+    kern_f16_scale_fn f16_scale;
 } kern_table;
 
 extern const kern_table kern_table_ref;

@@ -1471,6 +1471,23 @@ static void bf16_vec_dot(int n, float *s, const void *vw, const void *va)
     *s = (float)sum;
 }
 
+/* ======================================================= F16 vector ops */
+
+static void f16_mad(int n, kern_f16 *y, const kern_f16 *x, float s)
+{
+    const int np = n & ~63;
+    for (int i = 0; i < np; i++) y[i] = kern_f32_to_f16(fmaf(f16f(x[i]), s, f16f(y[i])));
+    for (int i = np; i < n; i++) {
+        float p = f16f(x[i]) * s;   /* rounded: the tail is not fused */
+        y[i] = kern_f32_to_f16(f16f(y[i]) + p);
+    }
+}
+
+static void f16_scale(int n, kern_f16 *y, float s)
+{
+    for (int i = 0; i < n; i++) y[i] = kern_f32_to_f16(f16f(y[i]) * s);
+}
+
 /* ================================================================ table */
 
 const kern_table kern_table_ref = {
@@ -1508,6 +1525,8 @@ const kern_table kern_table_ref = {
         [KERN_Q6_K] = q6_k_vec_dot,
         [KERN_IQ4_NL] = iq4_nl_vec_dot, [KERN_IQ4_XS] = iq4_xs_vec_dot,
     },
+    .f16_mad = f16_mad,
+    .f16_scale = f16_scale,
 };
 
 /* ================================================= weight quantization */
@@ -1587,6 +1606,8 @@ static void overlay(kern_table *dst, const kern_table *src)
         /* a mul_mat is only valid together with the vec_dot it matches */
         if (src->vec_dot[t]) dst->mul_mat[t] = src->mul_mat[t];
     }
+    if (src->f16_mad) dst->f16_mad = src->f16_mad;
+    if (src->f16_scale) dst->f16_scale = src->f16_scale;
 }
 
 static void merge_tables(void)

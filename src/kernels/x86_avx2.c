@@ -748,6 +748,33 @@ rest:
                          (const uint8_t *)va + (size_t)c * astride);
 }
 
+/* ------------------------------------------------------- F16 vector ops */
+
+static void f16_mad(int n, kern_f16 *y, const kern_f16 *x, float s)
+{
+    const int np = n & ~63;
+    const __m256 vs = _mm256_set1_ps(s);
+    int i = 0;
+    for (; i < np; i += 8)
+        _mm_storeu_si128((__m128i *)(y + i),
+                         _mm256_cvtps_ph(_mm256_fmadd_ps(load_f16x8(x + i), vs, load_f16x8(y + i)),
+                                         _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++) {
+        float p = h2f(x[i]) * s;   /* the tail is not fused */
+        y[i] = kern_f32_to_f16(h2f(y[i]) + p);
+    }
+}
+
+static void f16_scale(int n, kern_f16 *y, float s)
+{
+    const __m256 vs = _mm256_set1_ps(s);
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(y + i),
+                         _mm256_cvtps_ph(_mm256_mul_ps(load_f16x8(y + i), vs), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++) y[i] = kern_f32_to_f16(h2f(y[i]) * s);
+}
+
 /* ---------------------------------------------------------------- table */
 
 const kern_table kern_table_avx2 = {
@@ -772,4 +799,6 @@ const kern_table kern_table_avx2 = {
     .mul_mat = {
         [KERN_Q4_0] = q4_0_mul_mat, [KERN_Q8_0] = q8_0_mul_mat,
     },
+    .f16_mad = f16_mad,
+    .f16_scale = f16_scale,
 };
