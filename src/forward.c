@@ -762,18 +762,18 @@ FAST static void attn_tile(const attn_job *a, const fwd_seg *g, int h, int t0, i
         }
         /* scores, scaled, padded with -inf, causal mask added */
         for (int tq = 0; tq < rows; tq++) {
-            float *kq = KQ + tq * FA_TILE;
+            float *restrict kq = KQ + tq * FA_TILE;
             const int pq = p_first + tq;
-            for (int tk = 0; tk < FA_TILE; tk++) {
-                if (tk >= kv_tile) {
-                    kq[tk] = -INFINITY;
-                    continue;
-                }
-                float acc = 0.0f;
-                for (int dk = 0; dk < DK; dk++) acc = fmaf(K32[dk * FA_TILE + tk], Q[tq * DK + dk], acc);
-                acc = acc * scale;
-                kq[tk] = acc + (ic + tk <= pq ? 0.0f : -INFINITY);
+            /* one FMA chain over dk per score; the loop runs across the
+             * keys (vector lanes), each lane's chain in dk order */
+            for (int tk = 0; tk < FA_TILE; tk++) kq[tk] = 0.0f;
+            for (int dk = 0; dk < DK; dk++) {
+                const float qd = Q[tq * DK + dk];
+                const float *restrict kd = K32 + dk * FA_TILE;
+                a->c->kt->f32_mad(FA_TILE, kq, kd, qd);
             }
+            for (int tk = 0; tk < FA_TILE; tk++)
+                kq[tk] = tk >= kv_tile ? -INFINITY : kq[tk] * scale + (ic + tk <= pq ? 0.0f : -INFINITY);
         }
         /* online softmax per row */
         for (int tq = 0; tq < rows; tq++) {
@@ -802,11 +802,14 @@ FAST static void attn_tile(const attn_job *a, const fwd_seg *g, int h, int t0, i
         }
         for (int tq = 0; tq < rows; tq++) {
             const float *kq = KQ + tq * FA_TILE;
-            for (int d = 0; d < DV; d++) {
-                float acc = VKQ[tq * DV + d];
-                /* padded keys have weight exactly 0: fma(v, 0, acc) == acc */
-                for (int tk = 0; tk < kv_tile; tk++) acc = fmaf(V32[tk * DV + d], kq[tk], acc);
-                VKQ[tq * DV + d] = acc;
+            float *restrict vkq = VKQ + tq * DV;
+            /* one FMA chain over the keys per element, in key order; the
+             * inner loop runs across the elements (vector lanes). Padded
+             * keys have weight exactly 0: fma(v, 0, acc) == acc */
+            for (int tk = 0; tk < kv_tile; tk++) {
+                const float w = kq[tk];
+                const float *restrict vr = V32 + tk * DV;
+                a->c->kt->f32_mad(DV, vkq, vr, w);
             }
         }
     }

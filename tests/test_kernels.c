@@ -319,7 +319,20 @@ static void test_f16_ops(const char *tname, const kern_table *tab)
             tab->f16_scale(n, yt, s);
             bad += memcmp(yr, yt, (size_t)n * 2) != 0;
         }
-    T_CHECK(bad == 0, "%s f16_mad / f16_scale bit-identical to ref (%d bad)", tname, bad);
+    float fx[160], fr[160], ft[160];
+    for (size_t k = 0; k < sizeof ns / sizeof ns[0]; k++)
+        for (int rep = 0; rep < 20; rep++) {
+            int n = ns[k];
+            for (int i = 0; i < n; i++) {
+                fx[i] = (float)((int)(rnd_u32() % 20001) - 10000) / 777.0f;
+                fr[i] = ft[i] = (float)((int)(rnd_u32() % 20001) - 10000) / 333.0f;
+            }
+            float s = (float)((int)(rnd_u32() % 2001) - 1000) / 333.0f;
+            kern_table_ref.f32_mad(n, fr, fx, s);
+            tab->f32_mad(n, ft, fx, s);
+            bad += memcmp(fr, ft, (size_t)n * 4) != 0;
+        }
+    T_CHECK(bad == 0, "%s f16_mad / f16_scale / f32_mad bit-identical to ref (%d bad)", tname, bad);
 }
 
 static void test_table(const char *tname, const kern_table *tab)

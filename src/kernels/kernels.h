@@ -97,6 +97,9 @@ typedef void (*kern_mul_mat_fn)(int n, int nr, int nc, float *s, size_t ldc,
  *              y[i] = h(f(y[i]) + f(x[i]) * s)     (not fused) for the rest;
  *   f16_scale: y[i] = h(f(y[i]) * s). */
 typedef void (*kern_f16_mad_fn)(int n, kern_f16 *y, const kern_f16 *x, float s);
+/* f32_mad: y[i] = fmaf(x[i], s, y[i]) (one FMA chain step per element;
+ * attention's tiled score and V products). */
+typedef void (*kern_f32_mad_fn)(int n, float *y, const float *x, float s);
 typedef void (*kern_f16_scale_fn)(int n, kern_f16 *y, float s);
 
 typedef struct kern_table {
@@ -107,6 +110,7 @@ typedef struct kern_table {
     kern_mul_mat_fn mul_mat[KERN_TYPE_COUNT];          /* may be NULL: use kern_mul_mat() */
     kern_f16_mad_fn f16_mad;
     kern_f16_scale_fn f16_scale;
+    kern_f32_mad_fn f32_mad;
 } kern_table;
 
 extern const kern_table kern_table_ref;

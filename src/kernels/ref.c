@@ -1483,6 +1483,11 @@ static void f16_mad(int n, kern_f16 *y, const kern_f16 *x, float s)
     }
 }
 
+static void f32_mad(int n, float *y, const float *x, float s)
+{
+    for (int i = 0; i < n; i++) y[i] = fmaf(x[i], s, y[i]);
+}
+
 static void f16_scale(int n, kern_f16 *y, float s)
 {
     for (int i = 0; i < n; i++) y[i] = kern_f32_to_f16(f16f(y[i]) * s);
@@ -1527,6 +1532,7 @@ const kern_table kern_table_ref = {
     },
     .f16_mad = f16_mad,
     .f16_scale = f16_scale,
+    .f32_mad = f32_mad,
 };
 
 /* ================================================= weight quantization */
@@ -1608,6 +1614,7 @@ static void overlay(kern_table *dst, const kern_table *src)
     }
     if (src->f16_mad) dst->f16_mad = src->f16_mad;
     if (src->f16_scale) dst->f16_scale = src->f16_scale;
+    if (src->f32_mad) dst->f32_mad = src->f32_mad;
 }
 
 static void merge_tables(void)

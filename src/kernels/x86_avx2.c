@@ -765,6 +765,15 @@ static void f16_mad(int n, kern_f16 *y, const kern_f16 *x, float s)
     }
 }
 
+static void f32_mad(int n, float *y, const float *x, float s)
+{
+    const __m256 vs = _mm256_set1_ps(s);
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(_mm256_loadu_ps(x + i), vs, _mm256_loadu_ps(y + i)));
+    for (; i < n; i++) y[i] = fmaf(x[i], s, y[i]);
+}
+
 static void f16_scale(int n, kern_f16 *y, float s)
 {
     const __m256 vs = _mm256_set1_ps(s);
@@ -801,4 +810,5 @@ const kern_table kern_table_avx2 = {
     },
     .f16_mad = f16_mad,
     .f16_scale = f16_scale,
+    .f32_mad = f32_mad,
 };
