@@ -478,7 +478,7 @@ enum opt_id {
     O_TOP_P, O_MIN_P, O_REPEAT_PENALTY, O_REPEAT_LAST_N, O_MIROSTAT_TAU, O_MIROSTAT_ETA,
     O_GPU_LAYERS, O_CORS, O_LOG_FORMAT, O_DEMO, O_KV_TYPE, O_MAX_CONN, O_MAX_HEADER_BYTES,
     O_MAX_HEADERS, O_MAX_BODY, O_ARENA, O_QUEUE, O_HEADER_TIMEOUT, O_IDLE_TIMEOUT, O_SSE_PING,
-    O_SHUTDOWN_TIMEOUT, O_SSL_CACHE, O_SLOTS_PROMPTS
+    O_SHUTDOWN_TIMEOUT, O_SSL_CACHE, O_SLOTS_PROMPTS, O_KERNELS
 };
 
 static const struct opt {
@@ -518,6 +518,7 @@ static const struct opt {
     {{"--demo"}, O_DEMO, false, "serve a built-in random-weight smoke-test model"},
     {{"--slots-show-prompts"}, O_SLOTS_PROMPTS, false, "GET /slots also shows each request's prompt text"},
     {{"--kv-type"}, O_KV_TYPE, true, "KV cache type: f16 (default) or f32"},
+    {{"--kernels"}, O_KERNELS, true, "force a kernel table: ref, avx2, avx512, neon, dotprod (default: best)"},
     {{"--max-connections"}, O_MAX_CONN, true, "open connections (default 64)"},
     {{"--max-header-bytes"}, O_MAX_HEADER_BYTES, true, "request line + headers, else 431 (default 16k)"},
     {{"--max-headers"}, O_MAX_HEADERS, true, "header count, else 431 (default 64)"},
@@ -634,6 +635,12 @@ static int apply_opt(config *c, cli_state *st, const struct opt *o, const char *
         else if (!strcmp(v, "json")) c->log_format = CONFIG_LOG_JSON;
         else return fail(err, cap, "%s: expected 'text' or 'json', got '%.64s'", name, v);
         return 0;
+    case O_KERNELS: {
+        static const char *const names[] = {"ref", "avx2", "avx512", "neon", "dotprod"};
+        for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)
+            if (!strcmp(v, names[k])) return copy_str(name, v, m->kernels, sizeof m->kernels, err, cap);
+        return fail(err, cap, "%s: expected ref, avx2, avx512, neon or dotprod, got '%.64s'", name, v);
+    }
     case O_KV_TYPE:
         if (!strcmp(v, "f16")) m->kv_type = CONFIG_KV_F16;
         else if (!strcmp(v, "f32")) m->kv_type = CONFIG_KV_F32;

@@ -84,6 +84,7 @@ typedef struct config_model {
     int gpu_layers;                   /* accepted for compatibility; no GPU backend */
     bool gpu_layers_set;              /* given: main logs that it is ignored */
     config_kv_type kv_type;
+    char kernels[16];                 /* --kernels: ref, avx2, avx512, neon, dotprod; "" = best */
     config_samplers samplers;
     int desc_index;                   /* index in the description file, -1: from -m */
 } config_model;

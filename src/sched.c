@@ -468,7 +468,13 @@ static int load(sched_model *sm)
     /* a step holds one prompt chunk (never longer than the context) plus
      * one decode token per slot */
     int chunk = cm->batch_length < cm->context_length ? cm->batch_length : cm->context_length;
-    if ((rc = fwd_init(&sm->fc, &sm->m, NULL, &sm->tp, chunk + cm->processor_count)) < 0) {
+    const kern_table *kt = kern_select(cm->kernels[0] ? cm->kernels : NULL);
+    if (!kt) {
+        snprintf(sm->err, sizeof sm->err, "kernel table '%s' is not usable here (compiled: %s; the CPU must support it)",
+                 cm->kernels, kern_compiled_names());
+        return -1;
+    }
+    if ((rc = fwd_init(&sm->fc, &sm->m, kt, &sm->tp, chunk + cm->processor_count)) < 0) {
         snprintf(sm->err, sizeof sm->err, "%s", sm->fc.err);
         return -1;
     }
