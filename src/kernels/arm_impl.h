@@ -572,6 +572,41 @@ static void bf16_vec_dot(int n, float *s, const void *vw, const void *va)
     *s = (float)sum;
 }
 
+/* ------------------------------------------------------- F16 vector ops
+ * FCVT rounds to nearest even (FPCR default) like the reference; vfmaq_f32
+ * is fused like fmaf. */
+static void f16_mad(int n, kern_f16 *y, const kern_f16 *x, float s)
+{
+    const int np = n & ~63;
+    int i = 0;
+    for (; i < np; i += 4) {
+        float32x4_t xv = vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(x + i)));
+        float32x4_t yv = vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(y + i)));
+        vst1_u16(y + i, vreinterpret_u16_f16(vcvt_f16_f32(vfmaq_n_f32(yv, xv, s))));
+    }
+    for (; i < n; i++) {
+        float p = h2f(x[i]) * s;   /* the tail is not fused */
+        y[i] = kern_f32_to_f16(h2f(y[i]) + p);
+    }
+}
+
+static void f16_scale(int n, kern_f16 *y, float s)
+{
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        float32x4_t yv = vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(y + i)));
+        vst1_u16(y + i, vreinterpret_u16_f16(vcvt_f16_f32(vmulq_n_f32(yv, s))));
+    }
+    for (; i < n; i++) y[i] = kern_f32_to_f16(h2f(y[i]) * s);
+}
+
+static void f32_mad(int n, float *y, const float *x, float s)
+{
+    int i = 0;
+    for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vfmaq_n_f32(vld1q_f32(y + i), vld1q_f32(x + i), s));
+    for (; i < n; i++) y[i] = fmaf(x[i], s, y[i]);
+}
+
 /* ------------------------------------------------------------------ table */
 
 #define ARM_TABLE_ENTRIES                                                            \
@@ -589,6 +624,7 @@ static void bf16_vec_dot(int n, float *s, const void *vw, const void *va)
         [KERN_Q4_K] = q4_k_vec_dot, [KERN_Q5_K] = q5_k_vec_dot,                      \
         [KERN_Q6_K] = q6_k_vec_dot, [KERN_Q8_K] = q8_k_vec_dot,                      \
         [KERN_IQ4_NL] = iq4_nl_vec_dot, [KERN_IQ4_XS] = iq4_xs_vec_dot,              \
-    },
+    },                                                                               \
+    .f16_mad = f16_mad, .f16_scale = f16_scale, .f32_mad = f32_mad,
 
 #endif
