@@ -306,21 +306,25 @@ static inline void k4_scales(const uint8_t *q, int *sc, int *m)
     }
 }
 
+/* Q2_K: two float chains (see ref.c): the integer dot and the integer min
+ * term of each super-block. */
 static void q2_k_vec_dot(int n, float *s, const void *vw, const void *va)
 {
     const blk_q2_k *w = vw;
     const blk_q8_k *a = va;
     const uint8x16_t m3 = vdupq_n_u8(3);
-    f8 acc = f8_zero();
+    float sum = 0, msum = 0;
     for (int i = 0; i < n / QK_K; i++) {
         const uint8_t *sc = w[i].scales;
-        i8x ml;
-        int mlv[8];
-        for (int k = 0; k < 8; k++)
-            mlv[k] = (sc[2 * k] >> 4) * a[i].bsums[2 * k] + (sc[2 * k + 1] >> 4) * a[i].bsums[2 * k + 1];
-        ml.lo = vld1q_s32(mlv);
-        ml.hi = vld1q_s32(mlv + 4);
-        acc = f8_fma(acc, -a[i].d * h2f(w[i].dmin), ml);
+        /* mins (high nibbles) times bsums, 16 products summed */
+        uint8x16_t m8 = vshrq_n_u8(vld1q_u8(sc), 4);
+        int16x8_t m_lo = vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(m8)));
+        int16x8_t m_hi = vreinterpretq_s16_u16(vmovl_high_u8(m8));
+        int32x4_t mp = vmull_s16(vget_low_s16(m_lo), vld1_s16(a[i].bsums));
+        mp = vmlal_high_s16(mp, m_lo, vld1q_s16(a[i].bsums));
+        mp = vmlal_s16(mp, vget_low_s16(m_hi), vld1_s16(a[i].bsums + 8));
+        mp = vmlal_high_s16(mp, m_hi, vld1q_s16(a[i].bsums + 8));
+        int imin = vaddvq_s32(mp);
         i8x l = i8x_zero();
         for (int h = 0; h < 2; h++) {
             uint8x16_t b0 = vld1q_u8(w[i].qs + 32 * h), b1 = vld1q_u8(w[i].qs + 32 * h + 16);
@@ -331,9 +335,10 @@ static void q2_k_vec_dot(int n, float *s, const void *vw, const void *va)
                 l = chunk(l, q0, q1, a[i].qs + 128 * h + 32 * c, sc[g] & 0xf, sc[g + 1] & 0xf);
             }
         }
-        acc = f8_fma(acc, a[i].d * h2f(w[i].d), l);
+        sum = fmaf((float)i8x_total(l), h2f(w[i].d) * a[i].d, sum);
+        msum = fmaf((float)imin, h2f(w[i].dmin) * a[i].d, msum);
     }
-    *s = f8_hsum(acc);
+    *s = sum - msum;
 }
 
 static void q3_k_vec_dot(int n, float *s, const void *vw, const void *va)

@@ -1086,19 +1086,21 @@ static void iq4_xs_from_float(const float *x, void *vy, int64_t n)
  * The arithmetic llama.cpp's CPU backend performs at decode, as built for
  * x86 with AVX2/AVX-512 (the goldens' machine). With one token llamafile's
  * sgemm declines (n < 2), so each weight row meets the activation row in
- * ggml's vec_dot, or, for the weights it repacks (Q4_0, IQ4_NL, Q4_K;
- * tensors whose row count is a multiple of 8), in its gemv. Reproducing the float operation order makes mote's logits
+ * ggml's vec_dot, or, for the weights it repacks (Q4_0, IQ4_NL, Q4_K with
+ * AVX2, Q2_K with AVX-512; tensors whose row count is a multiple of 8), in
+ * its gemv. Reproducing the float operation order makes mote's logits
  * bit-identical to llama.cpp's at decode, and every kernel table here gives
  * bit-identical results to this reference (tests/test_kernels.c checks), so
  * a model answers the same on every CPU.
  *
- * "Lane" types (Q8_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q5_K, Q6_K,
+ * "Lane" types (Q8_0, Q4_1, Q5_0, Q5_1, Q3_K, Q5_K, Q6_K,
  * IQ4_XS; also Q8_1, Q8_K): 8 float lanes. Per block (super-block), lane k
  * gets the exact integer sum of scale * q_w * q_a over the elements e with
  * (e % 32) / 4 == k (4 consecutive bytes of each 32-byte chunk: what
  * maddubs+madd, dpbusd and sdot produce), then acc[k] = fma(d, lane, acc[k])
  * with d = d_w * d_a in f32; the result is hsum8(acc).
- * "Chain" types (Q4_0, IQ4_NL, Q4_K: ggml repacks them and uses its gemv):
+ * "Chain" types (Q4_0, IQ4_NL, Q2_K, Q4_K: ggml repacks them and uses its
+ * gemv):
  * s = fma((float)isum, d, s) block after block, isum the block's whole
  * integer dot.
  * The terms with a min (Q4_1, Q5_1, Q2_K, Q4_K, Q5_K) are per function.
@@ -1271,26 +1273,29 @@ static void q8_k_vec_dot(int n, float *s, const void *vw, const void *va)
     *s = hsum8(acc);
 }
 
-/* Q2_K: the mins first, as lanes too: lane k = m[2k] * bsum[2k] +
- * m[2k+1] * bsum[2k+1], scaled by dmin = -d_a * dmin_w. */
+/* Q2_K: a chain type like Q4_K. llama.cpp's AVX-512 build repacks Q2_K
+ * weights (rows in groups of 8) and its gemv keeps two chains per row: the
+ * super-block's whole integer dot (sum of the 16 group scales times their
+ * 16-element dots) and its integer min term (sum of the 16 group mins times
+ * the activation's bsums), each fused into its own float, and returns their
+ * difference. */
 static void q2_k_vec_dot(int n, float *s, const void *vw, const void *va)
 {
     const blk_q2_k *w = vw;
     const blk_q8_k *a = va;
-    float acc[8] = {0};
-    int8_t q[QK_K];
-    int sc[16];
+    float sum = 0, msum = 0;
     for (int i = 0; i < n / QK_K; i++) {
-        int ml[8], lanes[8] = {0};
-        for (int k = 0; k < 8; k++)
-            ml[k] = (w[i].scales[2 * k] >> 4) * a[i].bsums[2 * k] + (w[i].scales[2 * k + 1] >> 4) * a[i].bsums[2 * k + 1];
-        lanes_fma(acc, -a[i].d * f16f(w[i].dmin), ml);
-        for (int e = 0; e < QK_K; e++) q[e] = (int8_t)q2k_quant(&w[i], e);
-        for (int g = 0; g < 16; g++) sc[g] = w[i].scales[g] & 0xf;
-        lanes_add(lanes, q, a[i].qs, QK_K, sc);
-        lanes_fma(acc, a[i].d * f16f(w[i].d), lanes);
+        int isum = 0, imin = 0;
+        for (int g = 0; g < 16; g++) {
+            int gs = 0;
+            for (int e = 16 * g; e < 16 * g + 16; e++) gs += q2k_quant(&w[i], e) * a[i].qs[e];
+            isum += (w[i].scales[g] & 0xf) * gs;
+            imin += (w[i].scales[g] >> 4) * a[i].bsums[g];
+        }
+        sum = fmaf((float)isum, f16f(w[i].d) * a[i].d, sum);
+        msum = fmaf((float)imin, f16f(w[i].dmin) * a[i].d, msum);
     }
-    *s = hsum8(acc);
+    *s = sum - msum;
 }
 
 static void q3_k_vec_dot(int n, float *s, const void *vw, const void *va)

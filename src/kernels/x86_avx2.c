@@ -347,18 +347,19 @@ static inline __m256i scale_pair(int s0, int s1)
     return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_set1_epi16((short)s0)), _mm_set1_epi16((short)s1), 1);
 }
 
+/* Q2_K: two float chains (see ref.c): the integer dot and the integer min
+ * term of each super-block. */
 static void q2_k_vec_dot(int n, float *s, const void *vw, const void *va)
 {
     const blk_q2_k *w = vw;
     const blk_q8_k *a = va;
     const __m256i m3 = _mm256_set1_epi8(3);
-    __m256 acc = _mm256_setzero_ps();
+    float sum = 0, msum = 0;
     for (int i = 0; i < n / QK_K; i++) {
         const uint8_t *sc = w[i].scales;
         __m128i sc8 = _mm_loadu_si128((const __m128i *)sc);
         __m256i mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc8, 4), _mm_set1_epi8(0xf)));
-        __m256i ml = _mm256_madd_epi16(mins, loadu256(a[i].bsums));
-        acc = lanes_fma(acc, -a[i].d * h2f(w[i].dmin), ml);
+        int imin = hsum8_i32(_mm256_madd_epi16(mins, loadu256(a[i].bsums)));
         __m256i sumi = _mm256_setzero_si256();
         for (int h = 0; h < 2; h++) {
             __m256i bits = loadu256(w[i].qs + 32 * h);
@@ -369,9 +370,10 @@ static void q2_k_vec_dot(int n, float *s, const void *vw, const void *va)
                                                           scale_pair(sc[g] & 0xf, sc[g + 1] & 0xf)));
             }
         }
-        acc = lanes_fma(acc, a[i].d * h2f(w[i].d), sumi);
+        sum = fmaf((float)hsum8_i32(sumi), h2f(w[i].d) * a[i].d, sum);
+        msum = fmaf((float)imin, h2f(w[i].dmin) * a[i].d, msum);
     }
-    *s = hsum8(acc);
+    *s = sum - msum;
 }
 
 /* 16 6-bit Q3_K scales, minus 32. */
