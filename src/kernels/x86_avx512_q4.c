@@ -1,21 +1,410 @@
 /* kernels/x86_avx512_q4.c — AVX-512 (VNNI) matrix kernels: q4_0 iq4_nl.
  * Declared in quant.h, entries of kern_table_avx512.mul_mat; compiled with
  * the avx512 flags, called only after kern_select checked the CPU.
- * Placeholder: the avx2 table's kernels until the tiled ones land. */
+ *
+ * Both are "chain" types (ref.c): per output, one serial float chain
+ *     sum = fmaf((float)isum_b, d_w[b] * d_a[b], sum)      b = 0, 1, ...
+ * with isum_b the block's exact integer dot. So we put 16 WEIGHT ROWS IN
+ * THE 16 LANES of a zmm: one vector fma per block advances 16 chains, each
+ * lane doing exactly the scalar operations of ref.c in the same order.
+ *
+ * Rows in lanes. For block b of 16 rows we build 8 vectors W[k] (k < 8):
+ * dword lane r of W[k] = 4 unsigned quants of row r, elements 4k..4k+3
+ * (k < 4: low nibbles of qs[4k..4k+3]; k >= 4: high nibbles of
+ * qs[4(k-4)..], i.e. elements 16+4(k-4)..). Then for one activation
+ * column, vpdpbusd(W[k], broadcast(dword k of a.qs)) adds to every lane
+ * its row's 4-element dot; 8 of them give the 16 rows' whole block dots,
+ * no horizontal reduction. The quants are unsigned (Q4_0: nib; IQ4_NL:
+ * table value + 128), so isum = u . a - K * sum(a) with K = 8 or 128; the
+ * -K * sum(a) of each activation block is computed once per call (per
+ * chunk) and starts the integer accumulation. All integer steps are exact
+ * (|isum| < 2^20), so their order is free; only the float steps above
+ * follow ref.c.
+ *
+ * Building W: 16 bytes of qs of rows 4m+q (m < 4) go to the 128-bit lanes
+ * of V[q]; a 4x4 dword transpose inside each 128-bit lane makes dword
+ * lane 4m+q of T[j] = qs dword j of row 4m+q; the nibble split of T[j]
+ * gives W[j] and W[4+j]. The 16 rows' d come from one dword gather.
+ *
+ * Two loop orders share those pieces:
+ *  - few columns (decode, nc <= 4): W lives in registers, each block is
+ *    unpacked and used at once for every column (streams the weights once).
+ *  - many columns (prefill): a chunk of CB blocks of the 16 rows is
+ *    unpacked into a small stack buffer, then every column of a panel runs
+ *    over it, 4 columns at a time; the panel's chains wait in a stack array
+ *    between chunks (load, CB blocks, store: same per-chain order).
+ * Rows beyond nr repeat row nr-1 (nothing read outside the rows, their
+ * lanes are not stored). */
 #include "kernels/kernels.h"
 #include "kernels/quant.h"
 
 #include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
+
+#define AI static inline __attribute__((always_inline))
+
+enum {
+    CB = 16,     /* blocks per chunk (one activation prep covers 16 blocks) */
+    PANEL = 64,  /* columns whose chains are kept on the stack (prefill) */
+    NC_FUSED = 4 /* up to this many columns: decode loop order */
+};
+
+typedef struct {
+    const uint8_t *rp[16]; /* row r, or row nr-1 for r >= nr */
+    __m512i gidx;          /* rp[r] - rp[0], bytes, for the d gather */
+    size_t ws;             /* wstride */
+} wrows;
+
+/* Per column and chunk: -K * sum(a.qs) and f32(a.d) of each block. */
+static_assert(sizeof(blk_q8_0) == 34, "gather offsets below assume 34-byte blocks");
+
+typedef struct {
+    int32_t off[CB];
+    float da[CB];
+} act_chunk;
+
+AI int32_t load_i32(const void *p)
+{
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+AI __m512i loadu512_2x256(const uint8_t *p0, const uint8_t *p1)
+{
+    return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)p0)),
+                              _mm256_loadu_si256((const __m256i *)p1), 1);
+}
+
+/* Adjacent dword pairs of the 32-dword concatenation [x, y] summed:
+ * lane L = c[2L] + c[2L+1]. Halves the partials of each block. */
+AI __m512i pair_add(__m512i x, __m512i y)
+{
+    const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    return _mm512_add_epi32(_mm512_permutex2var_epi32(x, ie, y), _mm512_permutex2var_epi32(x, io, y));
+}
+
+/* 16 activation blocks from a: off[i] = -K * sum(qs of block i),
+ * da[i] = f32(d of block i). kv = K in every byte. */
+AI void act_prep16(const uint8_t *a, __m512i kv, act_chunk *out)
+{
+    const __m512i z = _mm512_setzero_si512();
+    __m512i p[8];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) {
+        const uint8_t *b0 = a + (size_t)(2 * i) * sizeof(blk_q8_0) + 2;
+        p[i] = _mm512_dpbusd_epi32(z, kv, loadu512_2x256(b0, b0 + sizeof(blk_q8_0))); /* 8 partials per block */
+    }
+    __m512i q0 = pair_add(p[0], p[1]), q1 = pair_add(p[2], p[3]);
+    __m512i q2 = pair_add(p[4], p[5]), q3 = pair_add(p[6], p[7]); /* 4 partials */
+    __m512i s = pair_add(pair_add(q0, q1), pair_add(q2, q3));     /* 2, then 1 */
+    _mm512_storeu_si512(out->off, _mm512_sub_epi32(z, s));
+    const __m512i idx = _mm512_setr_epi32(0, 34, 68, 102, 136, 170, 204, 238, 272, 306, 340, 374, 408, 442, 476, 510);
+    __m512i g = _mm512_i32gather_epi32(idx, a, 1); /* d + 2 quant bytes */
+    _mm512_storeu_ps(out->da, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(g)));
+}
+
+/* cnt (1..16) blocks: a short chunk is copied, zero-padded, to 16. */
+AI void act_prep(const uint8_t *a, int cnt, __m512i kv, act_chunk *out)
+{
+    if (cnt == CB) {
+        act_prep16(a, kv, out);
+        return;
+    }
+    uint8_t pad[CB * sizeof(blk_q8_0)];
+    memset(pad, 0, sizeof pad);
+    memcpy(pad, a, (size_t)cnt * sizeof(blk_q8_0));
+    act_prep16(pad, kv, out);
+}
+
+/* 4 x 16 bytes -> the 4 128-bit lanes (two ymm inserts and one zmm
+ * insert measured faster on Zen 4 than three 128-bit zmm inserts). */
+AI __m512i load4x128(const uint8_t *p0, const uint8_t *p1, const uint8_t *p2, const uint8_t *p3)
+{
+    __m256i lo = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)p0)),
+                                         _mm_loadu_si128((const __m128i *)p1), 1);
+    __m256i hi = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)p2)),
+                                         _mm_loadu_si128((const __m128i *)p3), 1);
+    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+}
+
+/* 16 bytes at offset off of the 16 rows, transposed to rows in lanes:
+ * dword lane r of T[j] = bytes off+4j..off+4j+3 of row r. V[q] holds rows
+ * q, 4+q, 8+q, 12+q in its 128-bit lanes; a 4x4 dword transpose inside each
+ * 128-bit lane puts row 4m+q in dword lane 4m+q. */
+AI void rows_t16(const wrows *R, size_t off, __m512i T[4])
+{
+    __m512i v0 = load4x128(R->rp[0] + off, R->rp[4] + off, R->rp[8] + off, R->rp[12] + off);
+    __m512i v1 = load4x128(R->rp[1] + off, R->rp[5] + off, R->rp[9] + off, R->rp[13] + off);
+    __m512i v2 = load4x128(R->rp[2] + off, R->rp[6] + off, R->rp[10] + off, R->rp[14] + off);
+    __m512i v3 = load4x128(R->rp[3] + off, R->rp[7] + off, R->rp[11] + off, R->rp[15] + off);
+    __m512i t0 = _mm512_unpacklo_epi32(v0, v1), t1 = _mm512_unpackhi_epi32(v0, v1);
+    __m512i t2 = _mm512_unpacklo_epi32(v2, v3), t3 = _mm512_unpackhi_epi32(v2, v3);
+    T[0] = _mm512_unpacklo_epi64(t0, t2);
+    T[1] = _mm512_unpackhi_epi64(t0, t2);
+    T[2] = _mm512_unpacklo_epi64(t1, t3);
+    T[3] = _mm512_unpackhi_epi64(t1, t3);
+}
+
+/* Block at byte offset boff of the 16 rows -> W[0..7] (rows in lanes, see
+ * the top) and the rows' d as floats. iq4: map nibbles through tbl. */
+AI void w_block(const wrows *R, size_t boff, int iq4, __m512i tbl, __m512i W[8], __m512 *dw)
+{
+    __m512i T[4];
+    rows_t16(R, boff + 2, T);
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; j++) {
+        __m512i lo = _mm512_and_si512(T[j], m4);
+        __m512i hi = _mm512_and_si512(_mm512_srli_epi16(T[j], 4), m4);
+        if (iq4) {
+            lo = _mm512_shuffle_epi8(tbl, lo);
+            hi = _mm512_shuffle_epi8(tbl, hi);
+        }
+        W[j] = lo;
+        W[4 + j] = hi;
+    }
+    __m512i g = _mm512_i32gather_epi32(R->gidx, R->rp[0] + boff, 1); /* d + 2 quant bytes */
+    *dw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(g));
+}
+
+/* One column, one block: the 16 rows' exact block dots (see the top). */
+AI __m512i col_isum(const __m512i W[8], const uint8_t *qs, int32_t off)
+{
+    __m512i lo = _mm512_set1_epi32(off), hi = _mm512_setzero_si512();
+#pragma GCC unroll 8
+    for (int k = 0; k < 4; k++) {
+        lo = _mm512_dpbusd_epi32(lo, W[k], _mm512_set1_epi32(load_i32(qs + 4 * k)));
+        hi = _mm512_dpbusd_epi32(hi, W[4 + k], _mm512_set1_epi32(load_i32(qs + 16 + 4 * k)));
+    }
+    return _mm512_add_epi32(lo, hi);
+}
+
+/* ref.c's chain step for 16 rows: sum = fma((float)isum, d_w * d_a, sum). */
+AI __m512 chain_step(__m512 sum, __m512i isum, __m512 dw, float da)
+{
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(dw, _mm512_set1_ps(da)), sum);
+}
+
+/* Decode, 8 blocks of the 16 rows straight from the row bytes, d
+ * included (no gather): 8 blocks are 144 bytes = 9 pieces of 16 = 36
+ * dwords per row (rows_t16). Dword m belongs to the block pair k = m / 9;
+ * with t = m % 9: t < 5 -> block 2k, whose d sits in the low half of t = 0
+ * and the next block's d in the high half of t = 4; t >= 5 -> block 2k+1.
+ * The d bytes get quant 0 (masked), so each dword meets the activation
+ * dword at the same offset from its q8_0 block's start as the weight dword
+ * has from its q4 block's start: 4t (t < 5) or 2 + 4(t - 5), plus 16 for
+ * the high nibbles. Q4_0 keeps the high nibbles in place (16 * nib, no
+ * shift per dword) and divides that chain's exact total by 16. */
+AI void group8(const wrows *R, size_t B, int nc, const uint8_t *a, size_t astride, const act_chunk *ac,
+               int i0, __m512 *acc, int iq4, __m512i tbl)
+{
+    const size_t wo = B * sizeof(blk_q4_0);
+    __m512i lo[NC_FUSED], hi[NC_FUSED], T[4];
+    __m512 dw_even = _mm512_setzero_ps(), dw_odd = _mm512_setzero_ps();
+#pragma GCC unroll 36
+    for (int m = 0; m < 36; m++) {
+        if (m % 4 == 0) rows_t16(R, wo + 4 * (size_t)m, T);
+        const int t = m % 9, bl = 2 * (m / 9) + (t >= 5);
+        const __m512i x = T[m % 4];
+        if (t == 0 || t == 5)
+#pragma GCC unroll 4
+            for (int c = 0; c < nc; c++) {
+                lo[c] = _mm512_set1_epi32(ac[c].off[i0 + bl]);
+                hi[c] = _mm512_setzero_si512();
+            }
+        __m512i wl, wh;
+        if (iq4) {
+            const __mmask64 keep = t == 0 ? 0xCCCCCCCCCCCCCCCCull : t == 4 ? 0x3333333333333333ull : ~0ull;
+            const __m512i m4 = _mm512_set1_epi8(0x0f);
+            wl = _mm512_maskz_shuffle_epi8(keep, tbl, _mm512_and_si512(x, m4));
+            wh = _mm512_maskz_shuffle_epi8(keep, tbl, _mm512_and_si512(_mm512_srli_epi16(x, 4), m4));
+        } else {
+            const int mk = t == 0 ? 0x0F0F0000 : t == 4 ? 0x00000F0F : 0x0F0F0F0F;
+            wl = _mm512_and_si512(x, _mm512_set1_epi32(mk));
+            wh = _mm512_and_si512(x, _mm512_set1_epi32((int)((unsigned)mk << 4)));
+        }
+        const size_t ao = (B + (size_t)bl) * sizeof(blk_q8_0) + (t < 5 ? 4 * t : 2 + 4 * (t - 5));
+#pragma GCC unroll 4
+        for (int c = 0; c < nc; c++) {
+            const uint8_t *q = a + (size_t)c * astride + ao;
+            lo[c] = _mm512_dpbusd_epi32(lo[c], wl, _mm512_set1_epi32(load_i32(q)));
+            hi[c] = _mm512_dpbusd_epi32(hi[c], wh, _mm512_set1_epi32(load_i32(q + 16)));
+        }
+        if (t == 0) dw_even = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(x));
+        if (t == 4) dw_odd = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(x, 16)));
+        if (t == 4 || t == 8)
+#pragma GCC unroll 4
+            for (int c = 0; c < nc; c++) {
+                __m512i isum = _mm512_add_epi32(lo[c], iq4 ? hi[c] : _mm512_srai_epi32(hi[c], 4));
+                acc[c] = chain_step(acc[c], isum, t == 4 ? dw_even : dw_odd, ac[c].da[i0 + bl]);
+            }
+    }
+}
+
+/* Software prefetch of the next 16 rows (the next call's, when rows are
+ * consecutive; harmless past the end): spread over this call's blocks so
+ * the next call starts on warm lines. Into L2 (T2 measured best). */
+typedef struct {
+    const uint8_t *base;
+    size_t total, done;
+    int nb;
+} wprefetch;
+
+AI void prefetch_upto(wprefetch *pf, int b_end)
+{
+    size_t tgt = (size_t)b_end * pf->total / (size_t)pf->nb;
+    for (; pf->done < tgt; pf->done += 64) _mm_prefetch((const char *)pf->base + pf->done, _MM_HINT_T2);
+}
+
+/* Decode order: nc (<= NC_FUSED) columns, chains in registers. */
+AI void mm_fused(int nb, int nr, int nc, float *s, size_t ldc, const wrows *R, const uint8_t *a,
+                 size_t astride, int iq4)
+{
+    const __m512i kv = _mm512_set1_epi8(iq4 ? (char)128 : 8);
+    const __m512i tbl = _mm512_broadcast_i32x4(_mm_add_epi8(
+        _mm_loadu_si128((const __m128i *)kern_iq4nl_values), _mm_set1_epi8((char)128)));
+    wprefetch pf = {R->rp[0] + 16 * R->ws, 16 * R->ws, 0, nb};
+    __m512 acc[NC_FUSED];
+#pragma GCC unroll 4
+    for (int c = 0; c < nc; c++) acc[c] = _mm512_setzero_ps();
+    for (int b0 = 0; b0 < nb; b0 += CB) {
+        const int cnt = nb - b0 < CB ? nb - b0 : CB;
+        act_chunk ac[NC_FUSED];
+#pragma GCC unroll 4
+        for (int c = 0; c < nc; c++)
+            act_prep(a + (size_t)c * astride + (size_t)b0 * sizeof(blk_q8_0), cnt, kv, &ac[c]);
+        int i = 0;
+        for (; i + 8 <= cnt; i += 8) {
+            prefetch_upto(&pf, b0 + i + 8);
+            group8(R, (size_t)(b0 + i), nc, a, astride, ac, i, acc, iq4, tbl);
+        }
+        for (; i < cnt; i++) {
+            const size_t b = (size_t)(b0 + i);
+            __m512i W[8];
+            __m512 dw;
+            prefetch_upto(&pf, b0 + i + 1);
+            w_block(R, b * sizeof(blk_q4_0), iq4, tbl, W, &dw);
+#pragma GCC unroll 4
+            for (int c = 0; c < nc; c++) {
+                const uint8_t *qs = a + (size_t)c * astride + b * sizeof(blk_q8_0) + 2;
+                acc[c] = chain_step(acc[c], col_isum(W, qs, ac[c].off[i]), dw, ac[c].da[i]);
+            }
+        }
+    }
+    const __mmask16 m = (__mmask16)((1u << nr) - 1);
+#pragma GCC unroll 4
+    for (int c = 0; c < nc; c++) _mm512_mask_storeu_ps(s + (size_t)c * ldc, m, acc[c]);
+}
+
+/* Prefill order: chunks of CB blocks unpacked once into a stack buffer,
+ * every column of a PANEL-wide panel runs over each chunk. */
+AI void mm_panel(int nb, int nr, int nc, float *s, size_t ldc, const wrows *R, const uint8_t *a,
+                 size_t astride, int iq4)
+{
+    const __m512i kv = _mm512_set1_epi8(iq4 ? (char)128 : 8);
+    const __m512i tbl = _mm512_broadcast_i32x4(_mm_add_epi8(
+        _mm_loadu_si128((const __m128i *)kern_iq4nl_values), _mm_set1_epi8((char)128)));
+    const __mmask16 m = (__mmask16)((1u << nr) - 1);
+    __m512 sums[PANEL];       /* chains of the panel's columns */
+    act_chunk ac[PANEL];      /* activation prep of the current chunk */
+    __m512i wbuf[CB][8];      /* unpacked chunk */
+    __m512 dbuf[CB];
+    for (int p0 = 0; p0 < nc; p0 += PANEL) {
+        const int np = nc - p0 < PANEL ? nc - p0 : PANEL;
+        const uint8_t *ap = a + (size_t)p0 * astride;
+        for (int c = 0; c < np; c++) sums[c] = _mm512_setzero_ps();
+        for (int b0 = 0; b0 < nb; b0 += CB) {
+            const int cnt = nb - b0 < CB ? nb - b0 : CB;
+            for (int c = 0; c < np; c++)
+                act_prep(ap + (size_t)c * astride + (size_t)b0 * sizeof(blk_q8_0), cnt, kv, &ac[c]);
+            for (int i = 0; i < cnt; i++)
+                w_block(R, (size_t)(b0 + i) * sizeof(blk_q4_0), iq4, tbl, wbuf[i], &dbuf[i]);
+            int c = 0;
+            for (; c + 4 <= np; c += 4) {
+                const uint8_t *a0 = ap + (size_t)c * astride + (size_t)b0 * sizeof(blk_q8_0) + 2;
+                __m512 s0 = sums[c], s1 = sums[c + 1], s2 = sums[c + 2], s3 = sums[c + 3];
+                for (int i = 0; i < cnt; i++) {
+                    const uint8_t *q = a0 + (size_t)i * sizeof(blk_q8_0);
+                    s0 = chain_step(s0, col_isum(wbuf[i], q, ac[c].off[i]), dbuf[i], ac[c].da[i]);
+                    s1 = chain_step(s1, col_isum(wbuf[i], q + astride, ac[c + 1].off[i]), dbuf[i], ac[c + 1].da[i]);
+                    s2 = chain_step(s2, col_isum(wbuf[i], q + 2 * astride, ac[c + 2].off[i]), dbuf[i],
+                                    ac[c + 2].da[i]);
+                    s3 = chain_step(s3, col_isum(wbuf[i], q + 3 * astride, ac[c + 3].off[i]), dbuf[i],
+                                    ac[c + 3].da[i]);
+                }
+                sums[c] = s0, sums[c + 1] = s1, sums[c + 2] = s2, sums[c + 3] = s3;
+            }
+            for (; c < np; c++) {
+                const uint8_t *a0 = ap + (size_t)c * astride + (size_t)b0 * sizeof(blk_q8_0) + 2;
+                __m512 s0 = sums[c];
+                for (int i = 0; i < cnt; i++)
+                    s0 = chain_step(s0, col_isum(wbuf[i], a0 + (size_t)i * sizeof(blk_q8_0), ac[c].off[i]),
+                                    dbuf[i], ac[c].da[i]);
+                sums[c] = s0;
+            }
+        }
+        for (int c = 0; c < np; c++) _mm512_mask_storeu_ps(s + (size_t)(p0 + c) * ldc, m, sums[c]);
+    }
+}
+
+/* Reference order, one pair at a time: rows too far apart for the
+ * gather's 32-bit offsets (never in practice). */
+static void mm_pairs(int t, int n, int nr, int nc, float *s, size_t ldc, const uint8_t *w, size_t wstride,
+                     const uint8_t *a, size_t astride)
+{
+    for (int r = 0; r < nr; r++)
+        for (int c = 0; c < nc; c++)
+            kern_table_ref.vec_dot[t](n, s + (size_t)c * ldc + r, w + (size_t)r * wstride, a + (size_t)c * astride);
+}
+
+AI void mm_q4(int t, int n, int nr, int nc, float *s, size_t ldc, const void *vw, size_t wstride,
+              const void *va, size_t astride)
+{
+    const int iq4 = t == KERN_IQ4_NL;
+    const uint8_t *w = vw, *a = va;
+    const int nb = n / QK_32;
+    if (nr <= 0 || nc <= 0) return;
+    if (wstride > (size_t)INT32_MAX / 16) {
+        mm_pairs(t, n, nr, nc, s, ldc, w, wstride, a, astride);
+        return;
+    }
+    for (int r0 = 0; r0 < nr; r0 += 16) {
+        const int rn = nr - r0 < 16 ? nr - r0 : 16;
+        wrows R;
+        int32_t gi[16];
+        for (int r = 0; r < 16; r++) {
+            const int rr = r < rn ? r : rn - 1;
+            R.rp[r] = w + (size_t)(r0 + rr) * wstride;
+            gi[r] = (int32_t)((size_t)rr * wstride);
+        }
+        R.gidx = _mm512_loadu_si512(gi);
+        R.ws = wstride;
+        float *sr = s + r0;
+        int c = 0;
+        if (nc <= NC_FUSED) {
+            switch (nc) {
+            case 1: mm_fused(nb, rn, 1, sr, ldc, &R, a, astride, iq4); break;
+            case 2: mm_fused(nb, rn, 2, sr, ldc, &R, a, astride, iq4); break;
+            case 3: mm_fused(nb, rn, 3, sr, ldc, &R, a, astride, iq4); break;
+            default: mm_fused(nb, rn, 4, sr, ldc, &R, a, astride, iq4); break;
+            }
+            c = nc;
+        }
+        if (c < nc) mm_panel(nb, rn, nc, sr, ldc, &R, a, astride, iq4);
+    }
+}
 
 void kx512_q4_0_mul_mat(int n, int nr, int nc, float *s, size_t ldc, const void *w, size_t wstride,
-                const void *a, size_t astride)
+                        const void *a, size_t astride)
 {
-    kern_mul_mat(&kern_table_avx2, KERN_Q4_0, n, nr, nc, s, ldc, w, wstride, a, astride);
+    mm_q4(KERN_Q4_0, n, nr, nc, s, ldc, w, wstride, a, astride);
 }
 
 void kx512_iq4_nl_mul_mat(int n, int nr, int nc, float *s, size_t ldc, const void *w, size_t wstride,
-                const void *a, size_t astride)
+                          const void *a, size_t astride)
 {
-    kern_mul_mat(&kern_table_avx2, KERN_IQ4_NL, n, nr, nc, s, ldc, w, wstride, a, astride);
+    mm_q4(KERN_IQ4_NL, n, nr, nc, s, ldc, w, wstride, a, astride);
 }
-
