@@ -1,15 +1,322 @@
-/* kernels/x86_avx512_q8.c — AVX-512 (VNNI) matrix kernels: q8_0.
- * Declared in quant.h, entries of kern_table_avx512.mul_mat; compiled with
- * the avx512 flags, called only after kern_select checked the CPU.
- * Placeholder: the avx2 table's kernels until the tiled ones land. */
+/* kernels/x86_avx512_q8.c — AVX-512 (VNNI) matrix kernel: Q8_0 weights
+ * times Q8_0 activations. Declared in quant.h, entry of
+ * kern_table_avx512.mul_mat; compiled with the avx512 flags, called only
+ * after kern_select checked the CPU.
+ *
+ * What must be kept (ref.c q8_0_vec_dot, a "lane" type): per output, 8 float
+ * lanes; for each 32-block b in order, lane k gets the exact integer
+ * L_k = sum of w[e] * a[e] over e = 4k..4k+3, then
+ *     acc[k] = fmaf(f16(w.d) * f16(a.d), (float)L_k, acc[k])
+ * and the output is hsum8(acc) = ((a0+a4) + (a2+a6)) + ((a1+a5) + (a3+a7)).
+ * The integers are exact in any order; only those float steps, per
+ * (row, column, lane), must be the same. Both paths below do exactly them,
+ * vectorised across rows (and columns) instead of across k.
+ *
+ * Signed x signed bytes through vpdpbusd (unsigned x signed): the weight
+ * byte is biased, u = w ^ 0x80 = w + 128 in 0..255, so
+ *     L_k = dpbusd(u, a) - 128 * sum(a[4k..4k+3]),
+ * and the accumulator of the dpbusd starts at that (per activation block)
+ * correction instead of zero. Exact for every byte value.
+ *
+ * Two regimes:
+ *  - gemv (few columns: decode): memory-bound. 16 rows per step, two rows
+ *    per zmm (row p in lanes 0..7, row p+8 in lanes 8..15: the 8 lanes of
+ *    ref), one dpbusd + cvt + fma per row pair and block; the 16 rows'
+ *    scales come in one gather. A transpose-reduce tree then does ref's
+ *    hsum8 for the 16 rows at once.
+ *  - panel (many columns: prefill): compute-bound. A K-chunk of the 16
+ *    rows is repacked "rows in lanes" (zmm k of block b: lane r = biased
+ *    bytes 4k..4k+3 of row r), so per (block, lane k, column) one dpbusd
+ *    with the activation's 4 bytes broadcast, one cvt and one fma serve 16
+ *    rows, and hsum8 is 7 vector adds at the end; no horizontal work.
+ */
 #include "kernels/kernels.h"
 #include "kernels/quant.h"
 
 #include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
 
-void kx512_q8_0_mul_mat(int n, int nr, int nc, float *s, size_t ldc, const void *w, size_t wstride,
-                const void *a, size_t astride)
+#define Q8_ROWS 16 /* rows per step: one zmm lane (or half-lane) per row */
+
+static inline __m256i loadu256(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
+
+static inline int32_t load_i32(const void *p)
 {
-    kern_mul_mat(&kern_table_avx2, KERN_Q8_0, n, nr, nc, s, ldc, w, wstride, a, astride);
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
 }
 
+/* acc + dpbusd(u, the 4 bytes at p broadcast to every lane): the broadcast
+ * folded into the instruction (GCC does not fold it for vpdpbusd). */
+static inline __m512i dpbusd_bcast(__m512i acc, __m512i u, const void *p)
+{
+    __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(u), "m"(*(const int32_t *)p));
+    return acc;
+}
+
+static inline const blk_q8_0 *row_at(const void *base, size_t stride, int r)
+{
+    return (const blk_q8_0 *)((const uint8_t *)base + (size_t)r * stride);
+}
+
+/* int32 -> float without vcvtdq2ps (on Zen 4 it takes both FMA pipes for a
+ * zmm, as long as a dpbusd and an fma together): every lane sum L has
+ * |L| <= 4 * 255 * 128 < 2^22, so the int32 bit pattern Q8_MAGIC + L is
+ * the float 1.5 * 2^23 + L exactly, and subtracting 1.5 * 2^23 (an add-pipe
+ * op) gives (float)L exactly, +0 for 0, as the conversion would. */
+#define Q8_MAGIC 0x4B400000
+static inline __m512 q8_tofloat(__m512i biased)
+{
+    return _mm512_sub_ps(_mm512_castsi512_ps(biased), _mm512_set1_ps(12582912.0f));
+}
+
+/* Q8_MAGIC - 128 * (sum of each 4 bytes of a block's quants): the start
+ * value of the 8 dpbusd lanes that makes the biased weights exact (see top)
+ * and the result ready for q8_tofloat. */
+static inline __m256i q8_corr(__m256i aq)
+{
+    __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8((char)0x80), aq);
+    return _mm256_sub_epi32(_mm256_set1_epi32(Q8_MAGIC), s);
+}
+
+/* The 16 rows' weight scales of block b as floats (lane r = row r): one
+ * gather of the 4 bytes at each block start (d is the first 2). off[r] =
+ * byte offset of row r from w, fits int32 (checked by the caller). */
+static inline __m512 q8_dw16(const void *w, __m512i off, int b)
+{
+    __m512i g = _mm512_i32gather_epi32(off, (const uint8_t *)w + (size_t)b * sizeof(blk_q8_0), 1);
+    return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(g));
+}
+
+/* ------------------------------------------------------------------ gemv */
+
+/* Decode reads every weight byte once from DRAM, so the order of the reads
+ * decides the speed: one row after the other, each front to back, streams
+ * at ~24 GB/s on Zen 4 where 16 (or even 2) rows read side by side in the
+ * same pages stream at 10-18 GB/s. So each row is one sequential pass: per
+ * block one xor, and per column one dpbusd, sub, mul and fma on a ymm of
+ * the 8 lanes (the fma chain bounds a single column at 34 bytes per 4
+ * cycles, ~30 GB/s, above what DRAM gives). */
+
+#define Q8_GNC 3 /* most columns per pass */
+
+static inline float q8_hsum8(__m256 v)  /* ref's hsum8 */
+{
+    __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+    x = _mm_add_ss(x, _mm_movehdup_ps(x));
+    return _mm_cvtss_f32(x);
+}
+
+/* NC (1..Q8_GNC) columns starting at column 0 of a / s, row after row.
+ * The activation side (correction, scale) is recomputed per row: cheaper
+ * than a table, which would have to be cut into K-chunks for long rows,
+ * and chunked rows (reads with gaps) stream 3x slower. */
+static inline __attribute__((always_inline)) void q8_gemv_cols(int nb, int nr, int NC, float *s, size_t ldc,
+                                                              const void *w, size_t wstride, const void *a,
+                                                              size_t astride)
+{
+    const __m256i bias = _mm256_set1_epi8((char)0x80);
+    const __m256 magic = _mm256_set1_ps(12582912.0f);
+    const blk_q8_0 *ac[Q8_GNC];
+    for (int c = 0; c < NC; c++) ac[c] = row_at(a, astride, c);
+    for (int r = 0; r < nr; r++) {
+        const blk_q8_0 *x = row_at(w, wstride, r);
+        __m256 acc[Q8_GNC];
+        for (int c = 0; c < NC; c++) acc[c] = _mm256_setzero_ps();
+        for (int b = 0; b < nb; b++) {
+            const __m256i u = _mm256_xor_si256(loadu256(x[b].qs), bias);
+            const __m256 dw = _mm256_cvtph_ps(_mm_set1_epi16((short)x[b].d));
+            _Pragma("GCC unroll 4")
+            for (int c = 0; c < NC; c++) {
+                const __m256i aq = loadu256(ac[c][b].qs);
+                const __m256i l = _mm256_dpbusd_epi32(q8_corr(aq), u, aq);
+                const __m256 d = _mm256_mul_ps(dw, _mm256_set1_ps(_cvtsh_ss(ac[c][b].d)));
+                acc[c] = _mm256_fmadd_ps(d, _mm256_sub_ps(_mm256_castsi256_ps(l), magic), acc[c]);
+            }
+        }
+        for (int c = 0; c < NC; c++) s[(size_t)c * ldc + r] = q8_hsum8(acc[c]);
+    }
+}
+
+static void q8_gemv(int nb, int nr, int nc, float *s, size_t ldc, const void *w, size_t wstride, const void *a,
+                    size_t astride)
+{
+    for (int c = 0; c < nc;) {
+        const int left = nc - c;
+        float *sc = s + (size_t)c * ldc;
+        const void *acol = (const uint8_t *)a + (size_t)c * astride;
+        if (left >= 3) {
+            q8_gemv_cols(nb, nr, 3, sc, ldc, w, wstride, acol, astride);
+            c += 3;
+        } else if (left == 2) {
+            q8_gemv_cols(nb, nr, 2, sc, ldc, w, wstride, acol, astride);
+            c += 2;
+        } else {
+            q8_gemv_cols(nb, nr, 1, sc, ldc, w, wstride, acol, astride);
+            c += 1;
+        }
+    }
+}
+
+/* ----------------------------------------------------------------- panel */
+
+#define Q8_KC 32   /* blocks per K-chunk (repacked: 18 KiB) */
+#define Q8_NCS 64  /* columns per super-tile (accumulators: 32 KiB) */
+#define Q8_CT 3    /* columns per register tile: 24 accumulators */
+
+typedef struct {
+    __m512i q[Q8_KC][8]; /* block b, lane group k: lane r = biased bytes 4k..4k+3 of row r */
+    __m512 dw[Q8_KC];    /* block b: lane r = f16(d) of row r */
+} q8_panel;
+
+/* Repack blocks b0..b0+kb of the 16 rows: an 8x8 dword transpose in each
+ * 256-bit half (rows p and p+8 share a zmm), bias applied. */
+static void q8_panel_fill(q8_panel *pk, const blk_q8_0 *const rp[16], const void *w0, __m512i off, int b0, int kb)
+{
+    const __m512i bias = _mm512_set1_epi8((char)0x80);
+    const __m512i lo = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13);
+    const __m512i hi = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
+    for (int i = 0; i < kb; i++) {
+        const int b = b0 + i;
+        __m512i z[8], t[8], u[8];
+        _Pragma("GCC unroll 16")
+        for (int p = 0; p < 8; p++)
+            z[p] = _mm512_xor_si512(
+                _mm512_inserti64x4(_mm512_castsi256_si512(loadu256(rp[p][b].qs)), loadu256(rp[p + 8][b].qs), 1), bias);
+        /* z[p] dword j (per half): row p (p+8), group j */
+        _Pragma("GCC unroll 16")
+        for (int p = 0; p < 8; p += 2) {
+            t[p] = _mm512_unpacklo_epi32(z[p], z[p + 1]);     /* per chunk: r0g0 r1g0 r0g1 r1g1 */
+            t[p + 1] = _mm512_unpackhi_epi32(z[p], z[p + 1]); /* r0g2 r1g2 r0g3 r1g3 */
+        }
+        _Pragma("GCC unroll 16")
+        for (int h = 0; h < 8; h += 4) {
+            u[h] = _mm512_unpacklo_epi64(t[h], t[h + 2]);     /* per chunk: g0 of rows h..h+3 */
+            u[h + 1] = _mm512_unpackhi_epi64(t[h], t[h + 2]); /* g1 */
+            u[h + 2] = _mm512_unpacklo_epi64(t[h + 1], t[h + 3]); /* g2 */
+            u[h + 3] = _mm512_unpackhi_epi64(t[h + 1], t[h + 3]); /* g3 */
+        }
+        /* u[m] (m < 4): chunk 0 = group m rows 0..3, chunk 1 = group m+4
+         * rows 0..3, chunks 2/3 the same for rows 8..11; u[m+4]: rows
+         * 4..7 / 12..15. Interleave the chunks into natural row order. */
+        _Pragma("GCC unroll 16")
+        for (int m = 0; m < 4; m++) {
+            pk->q[i][m] = _mm512_permutex2var_epi64(u[m], lo, u[m + 4]);
+            pk->q[i][m + 4] = _mm512_permutex2var_epi64(u[m], hi, u[m + 4]);
+        }
+        pk->dw[i] = q8_dw16(w0, off, b);
+    }
+}
+
+/* hsum8 of the 8 lane accumulators (acc[k], lane r = row r), ref order. */
+static inline __m512 q8_hsum8_rows(const __m512 acc[8])
+{
+    __m512 t0 = _mm512_add_ps(acc[0], acc[4]), t1 = _mm512_add_ps(acc[1], acc[5]);
+    __m512 t2 = _mm512_add_ps(acc[2], acc[6]), t3 = _mm512_add_ps(acc[3], acc[7]);
+    return _mm512_add_ps(_mm512_add_ps(t0, t2), _mm512_add_ps(t1, t3));
+}
+
+/* CT columns (ac[j]: activation blocks of column j, at the chunk) through
+ * the chunk's kb blocks; accumulators from / to accs (first: start at 0;
+ * last: reduce and store the outputs instead). */
+static inline __attribute__((always_inline)) void q8_panel_tile(const q8_panel *pk, int kb, int CT,
+                                                               const blk_q8_0 *const ac[], __m512 *accs, int first,
+                                                               int last, float *s, size_t ldc, unsigned short mask)
+{
+    __m512 acc[Q8_CT][8];
+    _Pragma("GCC unroll 16")
+    for (int j = 0; j < CT; j++)
+        _Pragma("GCC unroll 16")
+        for (int k = 0; k < 8; k++) acc[j][k] = first ? _mm512_setzero_ps() : accs[j * 8 + k];
+    /* the chunk's corrections first: kept in memory, each is then one
+     * broadcast load (no shuffles) as the start of its dpbusd */
+    int32_t corr[Q8_CT][Q8_KC][8];
+    for (int b = 0; b < kb; b++)
+        _Pragma("GCC unroll 16")
+        for (int j = 0; j < CT; j++) _mm256_storeu_si256((__m256i *)corr[j][b], q8_corr(loadu256(ac[j][b].qs)));
+    for (int b = 0; b < kb; b++) {
+        __m512 d[Q8_CT];
+        _Pragma("GCC unroll 16")
+        for (int j = 0; j < CT; j++) d[j] = _mm512_mul_ps(pk->dw[b], _mm512_set1_ps(_cvtsh_ss(ac[j][b].d)));
+        _Pragma("GCC unroll 16")
+        for (int k = 0; k < 8; k++) {
+            const __m512i u = pk->q[b][k];
+            _Pragma("GCC unroll 16")
+            for (int j = 0; j < CT; j++) {
+                __m512i l = dpbusd_bcast(_mm512_set1_epi32(corr[j][b][k]), u, ac[j][b].qs + 4 * k);
+                acc[j][k] = _mm512_fmadd_ps(d[j], q8_tofloat(l), acc[j][k]);
+            }
+        }
+    }
+    _Pragma("GCC unroll 16")
+    for (int j = 0; j < CT; j++) {
+        if (last)
+            _mm512_mask_storeu_ps(s + (size_t)j * ldc, mask, q8_hsum8_rows(acc[j]));
+        else
+            _Pragma("GCC unroll 16")
+            for (int k = 0; k < 8; k++) accs[j * 8 + k] = acc[j][k];
+    }
+}
+
+static void q8_panel_run(int nb, int nr, int nc, float *s, size_t ldc, const void *w, size_t wstride,
+                         const void *a, size_t astride)
+{
+    q8_panel pk;
+    __m512 accs[Q8_NCS * 8]; /* (column of the super-tile, lane k): 16 rows */
+    for (int r0 = 0; r0 < nr; r0 += Q8_ROWS) {
+        const int nv = nr - r0 < Q8_ROWS ? nr - r0 : Q8_ROWS;
+        const blk_q8_0 *rp[16];
+        int32_t offs[16];
+        _Pragma("GCC unroll 16")
+        for (int r = 0; r < 16; r++) {
+            int rr = r < nv ? r : nv - 1;
+            rp[r] = row_at(w, wstride, r0 + rr);
+            offs[r] = (int32_t)((size_t)rr * wstride);
+        }
+        const __m512i off = _mm512_loadu_si512(offs);
+        const unsigned short mask = (unsigned short)((1u << nv) - 1);
+        for (int c0 = 0; c0 < nc; c0 += Q8_NCS) {
+            const int ncs = nc - c0 < Q8_NCS ? nc - c0 : Q8_NCS;
+            for (int b0 = 0; b0 < nb; b0 += Q8_KC) {
+                const int kb = nb - b0 < Q8_KC ? nb - b0 : Q8_KC;
+                const int first = b0 == 0, last = b0 + kb == nb;
+                q8_panel_fill(&pk, rp, rp[0], off, b0, kb);
+                int c = 0;
+                for (; c + Q8_CT <= ncs; c += Q8_CT) {
+                    const blk_q8_0 *ac[Q8_CT];
+                    for (int j = 0; j < Q8_CT; j++) ac[j] = row_at(a, astride, c0 + c + j) + b0;
+                    q8_panel_tile(&pk, kb, Q8_CT, ac, accs + c * 8, first, last,
+                                  s + (size_t)(c0 + c) * ldc + r0, ldc, mask);
+                }
+                for (; c < ncs; c++) {
+                    const blk_q8_0 *ac[1] = {row_at(a, astride, c0 + c) + b0};
+                    q8_panel_tile(&pk, kb, 1, ac, accs + c * 8, first, last, s + (size_t)(c0 + c) * ldc + r0,
+                                  ldc, mask);
+                }
+            }
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- entry */
+
+#define Q8_PANEL_MIN_NC 4 /* from this many columns the repack pays */
+
+void kx512_q8_0_mul_mat(int n, int nr, int nc, float *s, size_t ldc, const void *w, size_t wstride,
+                        const void *a, size_t astride)
+{
+    if (nr <= 0 || nc <= 0) return;
+    const int nb = n / QK_32;
+    /* the scale gather takes row offsets as int32 */
+    if (nb == 0 || wstride > (size_t)INT32_MAX / Q8_ROWS) {
+        kern_mul_mat(&kern_table_avx2, KERN_Q8_0, n, nr, nc, s, ldc, w, wstride, a, astride);
+        return;
+    }
+    if (nc < Q8_PANEL_MIN_NC)
+        q8_gemv(nb, nr, nc, s, ldc, w, wstride, a, astride);
+    else
+        q8_panel_run(nb, nr, nc, s, ldc, w, wstride, a, astride);
+}
