@@ -1,21 +1,423 @@
 /* kernels/x86_avx512_kq.c — AVX-512 (VNNI) matrix kernels: q4_k q6_k.
  * Declared in quant.h, entries of kern_table_avx512.mul_mat; compiled with
  * the avx512 flags, called only after kern_select checked the CPU.
- * Placeholder: the avx2 table's kernels until the tiled ones land. */
+ *
+ * Contract (kernels.h): every output bit-identical to ref.c's vec_dot of
+ * its (weight row, activation row) pair. Integer sums are exact in any
+ * order (all bounds below stay far inside int16 / int32), so only the float
+ * steps of ref.c are kept, per output, in order:
+ *
+ *   Q6_K (a "lane" type): 8 float lanes per output; super-block i adds
+ *       acc[k] = fmaf(d_a * f16(d_w), (float)L_k, acc[k]), L_k the exact
+ *       sum of sc * (q - 32) * a over the elements e with (e % 32) / 4 == k;
+ *       output hsum8(acc).
+ *   Q4_K (a "chain" type): two chains per output,
+ *       sum  = fmaf((float)isum, f16(d_w) * d_a, sum)
+ *       msum = fmaf((float)imin, f16(dmin_w) * d_a, msum)
+ *       with isum = sum_j sc_j * dot(sub-block j), imin = sum_j m_j *
+ *       (bsums[2j] + bsums[2j+1]); output sum - msum.
+ *
+ * Rows beyond nr repeat row 0 of the group (valid memory); their outputs
+ * are not stored. Weight rows are 2-byte aligned: unaligned loads only.
+ */
 #include "kernels/kernels.h"
 #include "kernels/quant.h"
 
 #include <immintrin.h>
+#include <stdint.h>
+#include <stddef.h>
+#include <string.h>
 
-void kx512_q4_k_mul_mat(int n, int nr, int nc, float *s, size_t ldc, const void *w, size_t wstride,
-                const void *a, size_t astride)
+#define AI static inline __attribute__((always_inline))
+
+AI __m512i bcast256(const void *p) { return _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)p)); }
+AI __m512i loadu512(const void *p) { return _mm512_loadu_si512(p); }
+
+/* Rows are streamed as 16 (Q4_K) or 2 (Q6_K) interleaved short runs, which
+ * the hardware prefetcher does not follow: while a group of rows is
+ * processed, the same bytes of the next group (rows + next) are
+ * prefetched into L2, one super-block per row per step. */
+AI void prefetch_rows(const uint8_t *const *rp, int nrows, size_t off, int len)
 {
-    kern_mul_mat(&kern_table_avx2, KERN_Q4_K, n, nr, nc, s, ldc, w, wstride, a, astride);
+    for (int r = 0; r < nrows; r++)
+        for (int k = 0; k < len; k += 64) _mm_prefetch((const char *)rp[r] + off + k, _MM_HINT_T1);
+}
+
+/* ================================================================ Q6_K
+ *
+ * Two rows per zmm for the float lanes (lanes 0..7 row r, 8..15 row r+1).
+ *
+ * Unpacked super-block of one row: q[c] (c < 4) = 64 unsigned bytes q
+ * (0..63) of elements 64c..64c+63, in order, so the activation bytes are
+ * one plain 64-byte load. With ql (128 B), qh (64 B):
+ *   q[2h]   = low nibbles of ql[64h..64h+63]  | qh[32h..] bits 0-1 (lower
+ *             256 bits) or bits 2-3 (upper) as bits 4-5
+ *   q[2h+1] = high nibbles of the same ql     | qh bits 4-5 / 6-7
+ * vpmaddubsw(q, a) gives int16 pairs q.a; (q - 32).a = q.a - 32 * (a + a'),
+ * the second term per column (cq below, one vpmaddubsw per chunk).
+ * 128-bit lane j of chunk c holds the 16 elements of scale group 4c + j,
+ * so vpdpwssd by sc[c] (that group's scale in every word) applies the
+ * scales and sums into dwords: dword t covers elements 64c + 4t .. +3,
+ * lane (t % 8) of ref.c. Adding the two 256-bit halves gives the 8 lanes.
+ * Bounds: pairs within +-24320, times |sc| <= 128, 8 of them per dword per
+ * super-block: < 2^25.
+ */
+
+typedef struct {
+    __m512i q[4];   /* q (0..63), elements 64c.. */
+    __m512i sc[4];  /* int16: 128-bit lane j = scale of group 4c + j */
+} q6_row;
+
+AI void q6_unpack(const blk_q6_k *b, q6_row *u)
+{
+    const __m512i m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
+    const __m512i sl = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
+    const __m512i sr = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
+    _Pragma("GCC unroll 16")
+    for (int h = 0; h < 2; h++) {
+        __m512i ql = loadu512(b->ql + 64 * h), qh = bcast256(b->qh + 32 * h);
+        __m512i h01 = _mm512_and_si512(_mm512_sllv_epi16(qh, sl), m30);
+        __m512i h23 = _mm512_and_si512(_mm512_srlv_epi16(qh, sr), m30);
+        /* (A & B) | C: 0xEA */
+        u->q[2 * h] = _mm512_ternarylogic_epi32(ql, m4, h01, 0xEA);
+        u->q[2 * h + 1] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(ql, 4), m4, h23, 0xEA);
+    }
+    /* 16 scales as words; lane j of z = words sc[j], sc[4+j], sc[8+j], sc[12+j] */
+    const __m512i zi = _mm512_set_epi16(15, 11, 7, 3, 15, 11, 7, 3, 14, 10, 6, 2, 14, 10, 6, 2,
+                                        13, 9, 5, 1, 13, 9, 5, 1, 12, 8, 4, 0, 12, 8, 4, 0);
+    __m512i sx = _mm512_castsi256_si512(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->scales)));
+    __m512i z = _mm512_permutexvar_epi16(zi, sx);
+    _Pragma("GCC unroll 16")
+    for (int c = 0; c < 4; c++) u->sc[c] = _mm512_shuffle_epi8(z, _mm512_set1_epi16((short)(2 * c | (2 * c + 1) << 8)));
+}
+
+/* One column's super-block: activation bytes and 32 * pair sums. */
+typedef struct {
+    __m512i a[4], cq[4];
+} q6_act;
+
+AI void q6_act_load(const blk_q8_k *ab, q6_act *x)
+{
+    _Pragma("GCC unroll 16")
+    for (int c = 0; c < 4; c++) {
+        x->a[c] = loadu512(ab->qs + 64 * c);
+        x->cq[c] = _mm512_maddubs_epi16(_mm512_set1_epi8(32), x->a[c]);
+    }
+}
+
+/* One row's dwords for one column's super-block (see above). */
+AI __m512i q6_dots(const q6_row *u, const q6_act *x)
+{
+    __m512i acc = _mm512_madd_epi16(_mm512_sub_epi16(_mm512_maddubs_epi16(u->q[0], x->a[0]), x->cq[0]), u->sc[0]);
+    _Pragma("GCC unroll 16")
+    for (int c = 1; c < 4; c++)
+        acc = _mm512_dpwssd_epi32(acc, _mm512_sub_epi16(_mm512_maddubs_epi16(u->q[c], x->a[c]), x->cq[c]), u->sc[c]);
+    return acc;
+}
+
+/* Two rows' 16 dwords -> [8 lanes of x | 8 lanes of y] */
+AI __m512i lanes2(__m512i x, __m512i y)
+{
+    return _mm512_add_epi32(_mm512_shuffle_i64x2(x, y, 0x44), _mm512_shuffle_i64x2(x, y, 0xEE));
+}
+
+/* hsum8 of both halves, ref order: t_i = a_i + a_{4+i}, (t0 + t2) + (t1 + t3).
+ * Lane 0 = row x, lane 8 = row y. */
+AI __m512 hsum8x2(__m512 v)
+{
+    v = _mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, 0xB1));
+    v = _mm512_add_ps(v, _mm512_permute_ps(v, 0x4E));
+    return _mm512_add_ps(v, _mm512_permute_ps(v, 0xB1));
+}
+
+enum { Q6_CB = 8 }; /* columns per pass */
+
+/* NC (<= Q6_CB) columns against 16 rows (rp; rows >= nr repeat row 0;
+ * gofs: byte offset of row r from row 0, for the d gather). */
+AI void q6k_tile(int nb, int NC, const uint8_t *const rp[16], __m512i gofs, size_t next, const blk_q8_k *const ac[],
+                 float *s, size_t ldc, int nr)
+{
+    __m512 acc[8][Q6_CB];  /* row pair p, column c: lanes of rows 2p | 2p+1 */
+    _Pragma("GCC unroll 16")
+    for (int p = 0; p < 8; p++)
+        for (int c = 0; c < NC; c++) acc[p][c] = _mm512_setzero_ps();
+    const uint8_t *np[16];
+    _Pragma("GCC unroll 16")
+    for (int r = 0; r < 16; r++) np[r] = rp[r] + next;
+    for (int i = 0; i < nb; i++) {
+        const size_t bo = (size_t)i * sizeof(blk_q6_k);
+        prefetch_rows(np, 16, bo, 256);
+        q6_act x[Q6_CB];
+        __m512 da[Q6_CB];
+        for (int c = 0; c < NC; c++) {
+            q6_act_load(&ac[c][i], &x[c]);
+            da[c] = _mm512_set1_ps(ac[c][i].d);
+        }
+        /* f16 d of the 16 rows: the dword ending at d (scales[14..15], d) */
+        const __m512 dw16 = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(
+            _mm512_srli_epi32(_mm512_i32gather_epi32(gofs, rp[0] + bo + offsetof(blk_q6_k, d) - 2, 1), 16)));
+        _Pragma("GCC unroll 16")
+        for (int p = 0; p < 8; p++) {
+            __m512i d0[Q6_CB];
+            q6_row u;
+            q6_unpack((const blk_q6_k *)(rp[2 * p] + bo), &u);
+            for (int c = 0; c < NC; c++) d0[c] = q6_dots(&u, &x[c]);
+            q6_unpack((const blk_q6_k *)(rp[2 * p + 1] + bo), &u);
+            const __m512 dw = _mm512_permutexvar_ps(_mm512_inserti64x4(_mm512_set1_epi32(2 * p), _mm256_set1_epi32(2 * p + 1), 1), dw16);
+            for (int c = 0; c < NC; c++) {
+                __m512i l = lanes2(d0[c], q6_dots(&u, &x[c]));
+                /* ref: d = d_a * f16(d_w); acc = fma(d, lane, acc) */
+                acc[p][c] = _mm512_fmadd_ps(_mm512_mul_ps(da[c], dw), _mm512_cvtepi32_ps(l), acc[p][c]);
+            }
+        }
+    }
+    for (int c = 0; c < NC; c++) {
+        float out[16];
+        _Pragma("GCC unroll 16")
+        for (int p = 0; p < 8; p++) {
+            __m512 h = hsum8x2(acc[p][c]);
+            out[2 * p] = _mm512_cvtss_f32(h);
+            out[2 * p + 1] = _mm256_cvtss_f32(_mm512_extractf32x8_ps(h, 1));
+        }
+        memcpy(s + (size_t)c * ldc, out, sizeof(float) * (size_t)nr);
+    }
 }
 
 void kx512_q6_k_mul_mat(int n, int nr, int nc, float *s, size_t ldc, const void *w, size_t wstride,
-                const void *a, size_t astride)
+                        const void *a, size_t astride)
 {
-    kern_mul_mat(&kern_table_avx2, KERN_Q6_K, n, nr, nc, s, ldc, w, wstride, a, astride);
+    const int nb = n / QK_K;
+    const uint8_t *wb = w, *ab = a;
+    if (nr <= 0 || nc <= 0) return;
+    if (wstride > (size_t)INT32_MAX / 16) { /* gather offsets are int32 */
+        kern_mul_mat(&kern_table_avx2, KERN_Q6_K, n, nr, nc, s, ldc, w, wstride, a, astride);
+        return;
+    }
+    for (int r0 = 0; r0 < nr; r0 += 16) {
+        const int rn = nr - r0 < 16 ? nr - r0 : 16;
+        const uint8_t *rp[16];
+        int32_t go[16];
+        _Pragma("GCC unroll 16")
+        for (int r = 0; r < 16; r++) {
+            const int rr = r < rn ? r : 0;
+            rp[r] = wb + (size_t)(r0 + rr) * wstride;
+            go[r] = (int32_t)((size_t)rr * wstride);
+        }
+        const __m512i gofs = _mm512_loadu_si512(go);
+        for (int c0 = 0; c0 < nc; c0 += Q6_CB) {
+            const int cn = nc - c0 < Q6_CB ? nc - c0 : Q6_CB;
+            const blk_q8_k *ac[Q6_CB];
+            for (int c = 0; c < cn; c++) ac[c] = (const blk_q8_k *)(ab + (size_t)(c0 + c) * astride);
+            float *sc = s + (size_t)c0 * ldc + r0;
+            if (cn == 1)
+                q6k_tile(nb, 1, rp, gofs, 16 * wstride, ac, sc, ldc, rn);
+            else
+                q6k_tile(nb, cn, rp, gofs, 16 * wstride, ac, sc, ldc, rn);
+        }
+    }
 }
 
+
+/* ================================================================ Q4_K
+ *
+ * 16 rows in the 16 lanes of the chains: one vector fma per super-block
+ * advances sum (and one msum) of 16 outputs.
+ *
+ * Integer part of one row and column: W[g] (g < 4) = qs[32g..32g+31]
+ * broadcast to both halves, low nibbles in the lower 256 bits (sub-block
+ * 2g), high nibbles in the upper (2g+1): the activation bytes 64g..64g+63
+ * in order. vpmaddubsw (nibble x a, pairs within +-3840) then vpdpwssd by
+ * the sub-block's scale (word) puts sc_j * dot into dwords; the 16 dwords
+ * of a row then go through one 16-row transpose-reduce (adds only) to
+ * lane r = isum of row r.
+ * Scales and mins: the first 16 bytes of each row's super-block (d, dmin,
+ * the 12 packed bytes) go to 128-bit lanes, 4 rows per zmm (rows 4j + k in
+ * lane j of Z[k]); one unpack gives per lane [sc0..3 sc4..7 m0..3 m4..7].
+ * imin: vpmaddwd of the mins (words) with the column's bsum pairs
+ * (|b| <= 4096), then a 4-way reduce to lane r.
+ */
+
+typedef struct {
+    const uint8_t *rp[16]; /* row r of the group (rows >= nr: row 0) */
+    const uint8_t *np[16]; /* the same rows of the next group (prefetch only) */
+} q4k_rows;
+
+/* Lane j of z: 16 bytes d | dmin | scales[12] of row 4j + k; returns lane
+ * j = [sc0..3 | sc4..7 | m0..3 | m4..7] (ref.c's k4_scale_min). */
+AI __m512i q4k_scales(__m512i z)
+{
+    /* dwords: 1 = w0 (bytes 0-3 of scales), 2 = w1, 3 = w2 */
+    __m512i p = _mm512_shuffle_epi32(z, (_MM_PERM_ENUM)_MM_SHUFFLE(3, 2, 3, 1)); /* w0 w2 w1 w2 */
+    __m512i q = _mm512_shuffle_epi32(z, (_MM_PERM_ENUM)_MM_SHUFFLE(2, 0, 1, 0)); /* .. w0 .. w1 */
+    p = _mm512_srlv_epi32(p, _mm512_broadcast_i32x4(_mm_setr_epi32(0, 0, 0, 4)));
+    p = _mm512_and_si512(p, _mm512_broadcast_i32x4(_mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f)));
+    q = _mm512_srli_epi32(q, 2);
+    /* p | (q & mask): 0xF8 */
+    return _mm512_ternarylogic_epi32(p, q, _mm512_broadcast_i32x4(_mm_setr_epi32(0, 0x30303030, 0, 0x30303030)), 0xF8);
+}
+
+/* 16 rows' dwords -> lane r = sum of row r's 16 dwords. Pairs first (the
+ * caller may keep only the pair results live). */
+AI __m512i red_pair(__m512i a, __m512i b)
+{
+    return _mm512_add_epi32(_mm512_unpacklo_epi32(a, b), _mm512_unpackhi_epi32(a, b));
+}
+AI __m512i red_quad(__m512i u0, __m512i u1)
+{
+    return _mm512_add_epi32(_mm512_unpacklo_epi64(u0, u1), _mm512_unpackhi_epi64(u0, u1));
+}
+AI __m512i red_final(const __m512i v[4])
+{
+    __m512i x0 = _mm512_add_epi32(_mm512_shuffle_i32x4(v[0], v[1], 0x88), _mm512_shuffle_i32x4(v[0], v[1], 0xDD));
+    __m512i x1 = _mm512_add_epi32(_mm512_shuffle_i32x4(v[2], v[3], 0x88), _mm512_shuffle_i32x4(v[2], v[3], 0xDD));
+    return _mm512_add_epi32(_mm512_shuffle_i32x4(x0, x1, 0x88), _mm512_shuffle_i32x4(x0, x1, 0xDD));
+}
+
+/* Column of a super-block: its bsum pairs (words) in every 128-bit lane. */
+AI __m512i q4k_bpairs(const blk_q8_k *ab)
+{
+    __m256i p = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)ab->bsums), _mm256_set1_epi16(1));
+    return _mm512_broadcast_i32x4(_mm256_cvtepi32_epi16(p));
+}
+
+/* Word patterns for vpshufb on a row's scale lane [sc0..7 m0..7]:
+ * Q4K_PAT[p] (p < 4) = sub-block scales matching the nibble vectors
+ * (sc0|sc2, sc1|sc3, sc4|sc6, sc5|sc7: lower | upper 256 bits);
+ * Q4K_PAT[4] = the 8 mins as words. */
+static const int16_t Q4K_PAT[5][32] __attribute__((aligned(64))) = {
+#define W8(x) (int16_t)(0x8000 | (x)), (int16_t)(0x8000 | (x)), (int16_t)(0x8000 | (x)), (int16_t)(0x8000 | (x)), \
+              (int16_t)(0x8000 | (x)), (int16_t)(0x8000 | (x)), (int16_t)(0x8000 | (x)), (int16_t)(0x8000 | (x))
+    {W8(0), W8(0), W8(2), W8(2)}, {W8(1), W8(1), W8(3), W8(3)},
+    {W8(4), W8(4), W8(6), W8(6)}, {W8(5), W8(5), W8(7), W8(7)},
+#undef W8
+#define M8 (int16_t)0x8008, (int16_t)0x8009, (int16_t)0x800a, (int16_t)0x800b, \
+           (int16_t)0x800c, (int16_t)0x800d, (int16_t)0x800e, (int16_t)0x800f
+    {M8, M8, M8, M8},
+#undef M8
+};
+AI __m512i q4k_pat(int p) { return _mm512_load_si512(Q4K_PAT[p]); }
+
+/* Per column and super-block: the activation bytes in the nibble vectors'
+ * order (sub-blocks 0|2, 1|3, 4|6, 5|7), its bsum pairs and d. */
+typedef struct {
+    __m512i q[4];
+    __m512i bp;
+    __m512 d;
+} q4k_act;
+
+AI void q4k_act_load(const blk_q8_k *ab, q4k_act *x)
+{
+    __m512i a0 = loadu512(ab->qs), a1 = loadu512(ab->qs + 64), a2 = loadu512(ab->qs + 128),
+            a3 = loadu512(ab->qs + 192);
+    x->q[0] = _mm512_shuffle_i64x2(a0, a1, 0x44);
+    x->q[1] = _mm512_shuffle_i64x2(a0, a1, 0xEE);
+    x->q[2] = _mm512_shuffle_i64x2(a2, a3, 0x44);
+    x->q[3] = _mm512_shuffle_i64x2(a2, a3, 0xEE);
+    x->bp = q4k_bpairs(ab);
+    x->d = _mm512_set1_ps(ab->d);
+}
+
+/* NC columns (fixed, small) against the 16 rows, all nb super-blocks. */
+AI void q4k_tile(int nb, int NC, const q4k_rows *R, const blk_q8_k *const ac[], float *s, size_t ldc,
+                 __mmask16 mask)
+{
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    __m512 sum[2], msum[2];
+    _Pragma("GCC unroll 2")
+    for (int c = 0; c < NC; c++) sum[c] = msum[c] = _mm512_setzero_ps();
+    for (int i = 0; i < nb; i++) {
+        const size_t bo = (size_t)i * sizeof(blk_q4_k);
+        prefetch_rows(R->np, 16, bo, 192);
+        __m512i sc[4], mw[4];
+        _Pragma("GCC unroll 4")
+        for (int k = 0; k < 4; k++) {
+            __m512i v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(R->rp[k] + bo)));
+            v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(R->rp[4 + k] + bo)), 1);
+            v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(R->rp[8 + k] + bo)), 2);
+            v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)(R->rp[12 + k] + bo)), 3);
+            if (k == 0) sc[0] = v;
+            else if (k == 1) {
+                mw[0] = _mm512_unpacklo_epi32(sc[0], v);
+                sc[0] = q4k_scales(sc[0]);
+                sc[1] = q4k_scales(v);
+            } else if (k == 2) sc[2] = v;
+            else {
+                mw[1] = _mm512_unpacklo_epi32(sc[2], v);
+                sc[2] = q4k_scales(sc[2]);
+                sc[3] = q4k_scales(v);
+            }
+        }
+        /* dword r = d | dmin << 16 of row r */
+        __m512i dd = _mm512_unpacklo_epi64(mw[0], mw[1]);
+        const __m512 dw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(dd));
+        const __m512 dmw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(dd, 16)));
+        _Pragma("GCC unroll 4")
+        for (int k = 0; k < 4; k++) mw[k] = _mm512_shuffle_epi8(sc[k], q4k_pat(4));
+        q4k_act x[2];
+        _Pragma("GCC unroll 2")
+        for (int c = 0; c < NC; c++) q4k_act_load(&ac[c][i], &x[c]);
+        __m512i u[2][2], v[2][4];
+        _Pragma("GCC unroll 16")
+        for (int r = 0; r < 16; r++) {
+            const __m512i t = _mm512_shuffle_i32x4(sc[r % 4], sc[r % 4], (r / 4) * 0x55);
+            const uint8_t *qs = R->rp[r] + bo + 16;
+            const __m512i x0 = loadu512(qs), x1 = loadu512(qs + 64);
+            const __m512i wq[4] = {_mm512_and_si512(x0, m4), _mm512_and_si512(_mm512_srli_epi16(x0, 4), m4),
+                                   _mm512_and_si512(x1, m4), _mm512_and_si512(_mm512_srli_epi16(x1, 4), m4)};
+            __m512i acc[2];
+            _Pragma("GCC unroll 4")
+            for (int p = 0; p < 4; p++) {
+                const __m512i scp = _mm512_shuffle_epi8(t, q4k_pat(p));
+                _Pragma("GCC unroll 2")
+                for (int c = 0; c < NC; c++) {
+                    const __m512i m = _mm512_maddubs_epi16(wq[p], x[c].q[p]);
+                    acc[c] = p ? _mm512_dpwssd_epi32(acc[c], m, scp) : _mm512_madd_epi16(m, scp);
+                }
+            }
+            _Pragma("GCC unroll 2")
+            for (int c = 0; c < NC; c++) {
+                if (r % 2 == 0) u[c][0] = acc[c];
+                else if (r % 4 == 1) u[c][1] = red_pair(u[c][0], acc[c]);
+                else v[c][r / 4] = red_quad(u[c][1], red_pair(u[c][0], acc[c]));
+            }
+        }
+        _Pragma("GCC unroll 2")
+        for (int c = 0; c < NC; c++) {
+            const __m512i isum = red_final(v[c]);
+            __m512i y[4];
+            _Pragma("GCC unroll 4")
+            for (int k = 0; k < 4; k++) y[k] = _mm512_madd_epi16(mw[k], x[c].bp);
+            /* lane j of y[k]: 4 partials of row 4j + k -> dword 4j + k */
+            const __m512i imin = red_quad(red_pair(y[0], y[1]), red_pair(y[2], y[3]));
+            sum[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(dw, x[c].d), sum[c]);
+            msum[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(imin), _mm512_mul_ps(dmw, x[c].d), msum[c]);
+        }
+    }
+    _Pragma("GCC unroll 2")
+    for (int c = 0; c < NC; c++) _mm512_mask_storeu_ps(s + (size_t)c * ldc, mask, _mm512_sub_ps(sum[c], msum[c]));
+}
+
+void kx512_q4_k_mul_mat(int n, int nr, int nc, float *s, size_t ldc, const void *w, size_t wstride,
+                        const void *a, size_t astride)
+{
+    const int nb = n / QK_K;
+    const uint8_t *wb = w, *ab = a;
+    for (int r0 = 0; r0 < nr; r0 += 16) {
+        const int rn = nr - r0 < 16 ? nr - r0 : 16;
+        q4k_rows R;
+        _Pragma("GCC unroll 16")
+        for (int r = 0; r < 16; r++) R.rp[r] = wb + (size_t)(r0 + (r < rn ? r : 0)) * wstride;
+        for (int r = 0; r < 16; r++) R.np[r] = R.rp[r] + 16 * wstride;
+        const __mmask16 mask = (__mmask16)((1u << rn) - 1);
+        int c = 0;
+        for (; c + 2 <= nc; c += 2) {
+            const blk_q8_k *ac[2] = {(const blk_q8_k *)(ab + (size_t)c * astride),
+                                     (const blk_q8_k *)(ab + (size_t)(c + 1) * astride)};
+            q4k_tile(nb, 2, &R, ac, s + (size_t)c * ldc + r0, ldc, mask);
+        }
+        if (c < nc) {
+            const blk_q8_k *ac[1] = {(const blk_q8_k *)(ab + (size_t)c * astride)};
+            q4k_tile(nb, 1, &R, ac, s + (size_t)c * ldc + r0, ldc, mask);
+        }
+    }
+}
