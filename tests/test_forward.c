@@ -2,8 +2,10 @@
  *
  * For every model in ../shared/models/{llama,synthetic} that has a greedy
  * golden (../shared/golden/<dir>/<name>.json) and whose architecture and
- * tensor types mote supports (model_open decides: K-quant/IQ models join
- * automatically once the kernel table has them), and every prompt:
+ * tensor types mote supports (model_open decides), every prompt, and every
+ * kernel table this CPU runs (kern_compiled_names(): ref, avx2, avx512 on
+ * x86; ref, neon, dotprod on aarch64; a table the CPU cannot run is skipped
+ * with that reason):
  *
  *  1. greedy: generate from the golden prompt_ids with --temp 0 semantics;
  *     the ids must equal the golden generated_ids up to the first near-tie
@@ -15,7 +17,10 @@
  *     within LOGIT_TOL_FLOAT / LOGIT_TOL_QUANT (stated below, measured with
  *     margin), and our argmax must be the golden token at every step that is
  *     not a near-tie.
- * Figures (steps matched, max logit error) are printed as TAP comments.
+ * Both come from one pass (see run_prompt). Figures (steps matched, max
+ * logit error, seconds per table) are printed as TAP comments.
+ * Filters: MOTE_KERNELS=<table> runs one table, MOTE_TEST_MODEL=<substring>
+ * the matching models.
  *
  * llama-2-tiny-random is exempt (near-ties of 5e-5 everywhere): it runs,
  * its figures are printed, but only "loads and runs" is checked.
@@ -32,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "forward.h"
 #include "gguf.h"
@@ -219,11 +225,6 @@ static double golden_margin(const step_ref *s, const eog_set *ban)
 
 /* ---- one model ---- */
 
-typedef struct figures {
-    int checked;             /* prompts with a verdict */
-    double worst_err;
-} figures;
-
 static int model_is_quantized(const model *m)
 {
     const model_weight *ws[] = { &m->output, &m->tok_embd, &m->layers[0].wq, &m->layers[0].w_down,
@@ -235,24 +236,119 @@ static int model_is_quantized(const model *m)
     return 0;
 }
 
-/* 1 if every weight has a type issue 3 covers (F32, F16, BF16, Q8_0, Q4_0,
- * Q4_1, Q5_0, Q5_1). Others (K-quants, IQ4) run and print figures but do not
- * gate: matching llama.cpp on them belongs to the kernels' later issue. */
-static int issue3_types(const model *m)
+/* One golden prompt: its ids, runs and EOG tokens. */
+typedef struct prompt_ref {
+    char name[32];
+    int32_t ids[MAX_PROMPT];
+    int n;
+    run_ref main_run, eos_run;
+    int have_eos_run;
+} prompt_ref;
+
+/* What one prompt gave with one kernel table. */
+typedef struct prompt_res {
+    int ok;                  /* every fwd_eval succeeded */
+    int first_diff;          /* first greedy step off the golden, -1: none */
+    int first_tie;           /* first near-tie step of the main run, -1: none */
+    int matched, argmax_bad; /* teacher-forced argmax: equal / off at a clear step */
+    int n_steps;
+    double max_err;          /* teacher-forced max |dlogit| over the top-5 */
+} prompt_res;
+
+/* Free-running greedy decoding alone: the first step whose id differs from
+ * the golden main run, -1 if none; *ok = 0 on an evaluation error. */
+static int greedy_alone(fwd_ctx *c, fwd_kv *kv, const prompt_ref *p, const eog_set *eog, float *logits,
+                        int V, int *ok)
 {
-    for (uint64_t i = 0; i < m->g->n_tensors; i++) {
-        switch (m->g->tensors[i].type) {
-        case KERN_F32: case KERN_F16: case KERN_BF16: case KERN_Q8_0:
-        case KERN_Q4_0: case KERN_Q4_1: case KERN_Q5_0: case KERN_Q5_1:
-            break;
-        default:
-            return 0;
-        }
+    const run_ref *mr = &p->main_run;
+    fwd_kv_truncate(kv, 0);
+    int rc = fwd_eval(c, kv, p->ids, p->n, logits, 0);
+    for (int i = 0; rc == 0 && i < mr->n_gen; i++) {
+        int32_t id = argmax(logits, V, NULL);
+        if (id != mr->gen[i]) return i;
+        if (is_eog(eog, id) || i + 1 == mr->n_gen) break;
+        rc = fwd_eval(c, kv, &id, 1, logits, 0);
     }
-    return 1;
+    *ok = rc == 0;
+    return -1;
 }
 
-static void test_model(const char *dir, const char *name, thread_pool *tp, const kern_table *kt)
+/* Greedy and teacher forcing in one pass: the prompt as one batch, then the
+ * golden tokens of the longest run one by one. Free-running greedy decoding
+ * feeds its own argmax instead; while that argmax equals the golden token
+ * both evaluate the same tokens on the same cache (the same arithmetic, bit
+ * for bit), so greedy leaves the golden exactly at the first step whose
+ * argmax differs. Only when the fed run itself leaves the main run first
+ * (an ignore_eos run that differs before the main run's end) is greedy
+ * decoding run on its own. */
+static prompt_res run_prompt(fwd_ctx *c, fwd_kv *kv, const prompt_ref *p, const eog_set *eog, float *logits,
+                             int V, double tie)
+{
+    prompt_res res = { .ok = 1, .first_diff = -1, .first_tie = -1 };
+    const run_ref *mr = &p->main_run;
+    const run_ref *r = p->have_eos_run ? &p->eos_run : mr;
+    const eog_set *ban = r->ignore_eos ? eog : NULL;
+    for (int i = 0; i < mr->n_steps; i++)
+        if (res.first_tie < 0 && golden_margin(&mr->steps[i], NULL) < tie) res.first_tie = i;
+
+    int greedy_on = 1, greedy_lost = 0;   /* on the golden path / fed path left it */
+    fwd_kv_truncate(kv, 0);
+    int rc = fwd_eval(c, kv, p->ids, p->n, logits, 0);
+    for (int i = 0; rc == 0 && i < r->n_steps; i++) {
+        const step_ref *s = &r->steps[i];
+        for (int j = 0; j < s->n_top; j++) {
+            double e = fabs((double)logits[s->top_id[j]] - s->top_logit[j]);
+            if (e > res.max_err) res.max_err = e;
+        }
+        int32_t id = argmax(logits, V, ban);
+        if (id == s->id) res.matched++;
+        else if (golden_margin(s, ban) >= tie) res.argmax_bad++;
+        if (greedy_on && i < mr->n_gen) {
+            if (argmax(logits, V, NULL) != mr->gen[i]) {
+                res.first_diff = i;
+                greedy_on = 0;
+            } else if (i + 1 == mr->n_gen) {
+                greedy_on = 0;   /* the main run ends here, all equal */
+            } else if (r->gen[i] != mr->gen[i]) {
+                greedy_on = 0;
+                greedy_lost = 1;
+            }
+        }
+        if (i + 1 < r->n_steps) rc = fwd_eval(c, kv, &r->gen[i], 1, logits, 0);
+    }
+    res.n_steps = r->n_steps;
+    res.ok = rc == 0;
+    if (greedy_on && mr->n_gen > 0) greedy_lost = 1;   /* fed run shorter than the main run */
+    if (res.ok && greedy_lost) res.first_diff = greedy_alone(c, kv, p, eog, logits, V, &res.ok);
+    return res;
+}
+
+/* Load the golden prompt object at token pi; 0 or -1. */
+static int load_prompt(const golden *g, int pi, prompt_ref *p)
+{
+    memset(p, 0, sizeof *p);
+    snprintf(p->name, sizeof p->name, "?");
+    int nt = json_obj_get(g->js, g->t, pi, "name");
+    if (nt >= 0) snprintf(p->name, sizeof p->name, "%.*s", g->t[nt].end - g->t[nt].start, g->js + g->t[nt].start);
+    p->n = get_ids(g, json_obj_get(g->js, g->t, pi, "prompt_ids"), p->ids, MAX_PROMPT);
+    if (p->n < 1 || load_run(g, pi, &p->main_run) < 0) return -1;
+    int ie = json_obj_get(g->js, g->t, pi, "ignore_eos_run");
+    if (ie >= 0 && load_run(g, ie, &p->eos_run) == 0) p->have_eos_run = 1;
+    return 0;
+}
+
+#define MAX_PROMPTS 4
+#define MAX_TABLES 4
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void test_model(const char *dir, const char *name, thread_pool *tp, const kern_table *const *kts,
+                       int n_kt, double *secs)
 {
     char mpath[512], gpath[512];
     snprintf(mpath, sizeof mpath, "%s/models/%s/%s.gguf", getenv("MOTE_SHARED") ? getenv("MOTE_SHARED") : "../shared", dir, name);
@@ -275,24 +371,17 @@ static void test_model(const char *dir, const char *name, thread_pool *tp, const
         return;
     }
     const int exempt = strcmp(name, "llama-2-tiny-random") == 0;
-    const int gating = issue3_types(&m);
-    if (!gating)
-        T_SKIP("K-quant/IQ types: figures only, exactness belongs to the kernels' later issue",
-               "%s golden comparison gates", name);
     const int quant = model_is_quantized(&m);
     const double tie = quant ? TIE_QUANT : TIE_FLOAT;
     const double tol = quant ? LOGIT_TOL_QUANT : LOGIT_TOL_FLOAT;
     const int V = m.hp.n_vocab;
-
-    fwd_ctx c;
-    fwd_kv kv;
-    rc = fwd_init(&c, &m, kt, tp, 0);
-    int rc2 = fwd_kv_init(&kv, &m, 1024, KERN_F16);
     float *logits = malloc((size_t)V * sizeof(float));
-    if (!T_CHECK(rc == 0 && rc2 == 0 && logits, "%s: forward context (%s)", name, c.err)) {
+    prompt_ref *prompts = calloc(MAX_PROMPTS, sizeof *prompts);
+    if (!T_CHECK(logits && prompts, "%s: test buffers", name)) {
+        free(prompts);
+        free(logits);
         model_free(&m);
         golden_free(&g);
-        free(logits);
         return;
     }
 
@@ -306,20 +395,17 @@ static void test_model(const char *dir, const char *name, thread_pool *tp, const
     if (gguf_get_u32(m.g, "tokenizer.ggml.eos_token_id", &u) == 0) eog_add(&eog, (int32_t)u);
     if (gguf_get_u32(m.g, "tokenizer.ggml.eot_token_id", &u) == 0) eog_add(&eog, (int32_t)u);
 
-    int prompts = json_obj_get(g.js, g.t, 0, "prompts");
-    JSON_ARR_FOREACH(g.t, prompts, pi, pk) {
-        char pname[32] = "?";
-        int nt = json_obj_get(g.js, g.t, pi, "name");
-        if (nt >= 0) snprintf(pname, sizeof pname, "%.*s", g.t[nt].end - g.t[nt].start, g.js + g.t[nt].start);
-        int32_t prompt[MAX_PROMPT];
-        int n_prompt = get_ids(&g, json_obj_get(g.js, g.t, pi, "prompt_ids"), prompt, MAX_PROMPT);
-        run_ref main_run, eos_run;
-        int have_eos_run = 0;
-        if (n_prompt < 1 || load_run(&g, pi, &main_run) < 0) {
-            T_CHECK(0, "%s/%s: golden parses", name, pname);
+    /* the golden prompts; the tokenizer gives llama.cpp's prompt ids
+     * (add_special, parse_special) */
+    int n_prompts = 0;
+    int pa = json_obj_get(g.js, g.t, 0, "prompts");
+    JSON_ARR_FOREACH(g.t, pa, pi, pk) {
+        if (n_prompts == MAX_PROMPTS) break;
+        prompt_ref *p = &prompts[n_prompts];
+        if (load_prompt(&g, pi, p) < 0) {
+            T_CHECK(0, "%s/%s: golden parses", name, p->name);
             continue;
         }
-        /* the tokenizer gives llama.cpp's prompt ids (add_special, parse_special) */
         int pt = json_obj_get(g.js, g.t, pi, "prompt");
         if (have_voc && pt >= 0) {
             char text[2048];
@@ -327,12 +413,9 @@ static void test_model(const char *dir, const char *name, thread_pool *tp, const
             if (tl < 0) tl = 0;
             int32_t ids[MAX_PROMPT];
             int32_t n = tok_encode(&voc, text, (size_t)tl, 1, 1, ids, MAX_PROMPT);
-            T_CHECK(n == n_prompt && memcmp(ids, prompt, (size_t)n_prompt * sizeof *ids) == 0,
-                    "%s/%s: tokenizer reproduces the %d golden prompt ids (got %d)", name, pname,
-                    n_prompt, (int)n);
+            T_CHECK(n == p->n && memcmp(ids, p->ids, (size_t)p->n * sizeof *ids) == 0,
+                    "%s/%s: tokenizer reproduces the %d golden prompt ids (got %d)", name, p->name, p->n, (int)n);
         }
-        int ie = json_obj_get(g.js, g.t, pi, "ignore_eos_run");
-        if (ie >= 0 && load_run(&g, ie, &eos_run) == 0) have_eos_run = 1;
         /* the golden's own EOG tokens */
         int st = json_obj_get(g.js, g.t, pi, "steps");
         JSON_ARR_FOREACH(g.t, st, s, k) {
@@ -342,69 +425,46 @@ static void test_model(const char *dir, const char *name, thread_pool *tp, const
                 if (json_get_int64(g.js, g.t, json_obj_get(g.js, g.t, s, "id"), &id) == 0) eog_add(&eog, (int32_t)id);
             }
         }
-
-        /* 1. free-running greedy over the main run */
-        fwd_kv_truncate(&kv, 0);
-        int32_t gen[MAX_STEPS];
-        int n_gen = 0, ok = 1;
-        rc = fwd_eval(&c, &kv, prompt, n_prompt, logits, 0);
-        while (rc == 0 && n_gen < main_run.n_gen) {
-            int32_t id = argmax(logits, V, NULL);
-            gen[n_gen++] = id;
-            if (is_eog(&eog, id) || n_gen == main_run.n_gen) break;
-            rc = fwd_eval(&c, &kv, &id, 1, logits, 0);
-        }
-        ok = rc == 0;
-        int first_tie = -1, first_diff = -1;
-        for (int i = 0; i < main_run.n_steps; i++)
-            if (first_tie < 0 && golden_margin(&main_run.steps[i], NULL) < tie) first_tie = i;
-        for (int i = 0; i < main_run.n_gen; i++)
-            if (i >= n_gen || gen[i] != main_run.gen[i]) {
-                first_diff = i;
-                break;
-            }
-        int greedy_ok = ok && (first_diff < 0 || (first_tie >= 0 && first_diff >= first_tie));
-
-        /* 2. teacher forcing over the longest run */
-        const run_ref *r = have_eos_run ? &eos_run : &main_run;
-        const eog_set *ban = r->ignore_eos ? &eog : NULL;
-        fwd_kv_truncate(&kv, 0);
-        double max_err = 0.0;
-        int argmax_bad = 0, ties = 0, matched = 0;
-        rc = fwd_eval(&c, &kv, prompt, n_prompt, logits, 0);
-        for (int i = 0; rc == 0 && i < r->n_steps; i++) {
-            const step_ref *s = &r->steps[i];
-            for (int j = 0; j < s->n_top; j++) {
-                double e = fabs((double)logits[s->top_id[j]] - s->top_logit[j]);
-                if (e > max_err) max_err = e;
-            }
-            int32_t id = argmax(logits, V, ban);
-            int near = golden_margin(s, ban) < tie;
-            ties += near;
-            if (id == s->id) matched++;
-            else if (!near) argmax_bad++;
-            if (i + 1 < r->n_steps) rc = fwd_eval(&c, &kv, &r->gen[i], 1, logits, 0);
-        }
-        ok = ok && rc == 0;
-        T_NOTE("%-32s %-5s prompt %3d: greedy %2d/%2d ids equal (first near-tie step %d), "
-               "teacher-forced argmax %2d/%2d, max |dlogit| top-5 %.2e",
-               name, pname, n_prompt, first_diff < 0 ? main_run.n_gen : first_diff, main_run.n_gen,
-               first_tie, matched, r->n_steps, max_err);
-        if (exempt || !gating) {
-            T_CHECK(ok, "%s/%s runs (%s)", name, pname,
-                    exempt ? "exempt from the golden comparison" : "figures only");
-            continue;
-        }
-        T_CHECK(greedy_ok, "%s/%s greedy ids equal the golden up to the first near-tie", name, pname);
-        if (argmax_bad)
-            T_NOTE("%s/%s: teacher-forced argmax differs at %d step(s) with golden margin >= %g",
-                   name, pname, argmax_bad, tie);
-        T_CHECK(ok && max_err <= tol, "%s/%s teacher-forced: max |dlogit| %.2e <= %.2g", name,
-                pname, max_err, tol);
+        n_prompts++;
     }
     if (have_voc) tok_vocab_free(&voc);
-    fwd_kv_free(&kv);
-    fwd_free(&c);
+
+    for (int k = 0; k < n_kt; k++) {
+        const kern_table *kt = kts[k];
+        double t0 = now_s();
+        fwd_ctx c;
+        fwd_kv kv;
+        int rc1 = fwd_init(&c, &m, kt, tp, 0);
+        int rc2 = rc1 == 0 ? fwd_kv_init(&kv, &m, 1024, KERN_F16) : -1;
+        if (!T_CHECK(rc1 == 0 && rc2 == 0, "%s [%s]: forward context (%s)", name, kt->name, rc1 ? c.err : "ok")) {
+            if (rc1 == 0) fwd_free(&c);
+            continue;
+        }
+        for (int i = 0; i < n_prompts; i++) {
+            const prompt_ref *p = &prompts[i];
+            prompt_res r = run_prompt(&c, &kv, p, &eog, logits, V, tie);
+            T_NOTE("%-30s %-5s %-7s prompt %3d: greedy %2d/%2d ids equal (first near-tie step %d), "
+                   "teacher-forced argmax %2d/%2d, max |dlogit| top-5 %.2e",
+                   name, p->name, kt->name, p->n, r.first_diff < 0 ? p->main_run.n_gen : r.first_diff,
+                   p->main_run.n_gen, r.first_tie, r.matched, r.n_steps, r.max_err);
+            if (exempt) {
+                T_CHECK(r.ok, "%s/%s [%s] runs (exempt from the golden comparison)", name, p->name, kt->name);
+                continue;
+            }
+            int greedy_ok = r.ok && (r.first_diff < 0 || (r.first_tie >= 0 && r.first_diff >= r.first_tie));
+            T_CHECK(greedy_ok, "%s/%s [%s] greedy ids equal the golden up to the first near-tie", name, p->name,
+                    kt->name);
+            if (r.argmax_bad)
+                T_NOTE("%s/%s [%s]: teacher-forced argmax differs at %d step(s) with golden margin >= %g", name,
+                       p->name, kt->name, r.argmax_bad, tie);
+            T_CHECK(r.ok && r.max_err <= tol, "%s/%s [%s] teacher-forced: max |dlogit| %.2e <= %.2g", name,
+                    p->name, kt->name, r.max_err, tol);
+        }
+        fwd_kv_free(&kv);
+        fwd_free(&c);
+        secs[k] += now_s() - t0;
+    }
+    free(prompts);
     free(logits);
     model_free(&m);
     golden_free(&g);
@@ -415,7 +475,7 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void test_dir(const char *dir, thread_pool *tp, const kern_table *kt)
+static void test_dir(const char *dir, thread_pool *tp, const kern_table *const *kts, int n_kt, double *secs)
 {
     char path[512];
     if (!t_shared(path, sizeof path, "models")) return;
@@ -436,7 +496,7 @@ static void test_dir(const char *dir, thread_pool *tp, const kern_table *kt)
     qsort(names, (size_t)n, sizeof *names, cmp_str);
     const char *only = getenv("MOTE_TEST_MODEL");
     for (int i = 0; i < n; i++) {
-        if (!only || strstr(names[i], only)) test_model(dir, names[i], tp, kt);
+        if (!only || strstr(names[i], only)) test_model(dir, names[i], tp, kts, n_kt, secs);
         free(names[i]);
     }
 }
@@ -655,13 +715,32 @@ int main(void)
         T_SKIP(T_NO_SHARED, "llama.cpp golden comparison");
         return t_done();
     }
+    /* every table compiled in, or the one MOTE_KERNELS names */
+    const char *only = getenv("MOTE_KERNELS");
+    const kern_table *kts[MAX_TABLES];
+    double secs[MAX_TABLES] = { 0 };
+    int n_kt = 0, named = 0;
+    char names[128];
+    snprintf(names, sizeof names, "%s", kern_compiled_names());
+    char *save = NULL;
+    for (char *tn = strtok_r(names, " ", &save); tn; tn = strtok_r(NULL, " ", &save)) {
+        if (only && *only && strcmp(only, tn) != 0) continue;
+        named = 1;
+        const kern_table *kt = kern_select(tn);
+        if (!kt) {
+            T_SKIP("this CPU cannot run it", "golden comparison with the %s kernel table", tn);
+            continue;
+        }
+        if (n_kt < MAX_TABLES) kts[n_kt++] = kt;
+    }
+    if (only && *only)
+        T_CHECK(named, "MOTE_KERNELS=%s names a compiled kernel table (%s)", only, kern_compiled_names());
     thread_pool tp;
     thread_pool_init(&tp, 2);
-    const kern_table *kt = kern_select(getenv("MOTE_KERNELS"));
-    T_CHECK(kt != NULL, "kernel table %s", kt ? kt->name : "?");
-    if (kt) {
-        test_dir("llama", &tp, kt);
-        test_dir("synthetic", &tp, kt);
+    if (n_kt > 0) {
+        test_dir("llama", &tp, kts, n_kt, secs);
+        test_dir("synthetic", &tp, kts, n_kt, secs);
+        for (int k = 0; k < n_kt; k++) T_NOTE("kernel table %s: golden comparison %.1f s", kts[k]->name, secs[k]);
     }
     thread_pool_free(&tp);
     return t_done();
