@@ -397,6 +397,194 @@ AI void q4k_tile(int nb, int NC, const q4k_rows *R, const blk_q8_k *const ac[], 
     for (int c = 0; c < NC; c++) _mm512_mask_storeu_ps(s + (size_t)c * ldc, mask, _mm512_sub_ps(sum[c], msum[c]));
 }
 
+/* ---- Q4_K, many columns (prefill): rows in lanes, no reduction ----
+ *
+ * A chunk of Q4K_KC super-blocks of the 16 rows is repacked once so that
+ * dword lane r of W[i][j][k] = the 4 nibbles of row r, elements
+ * 32j + 4k .. +3 (super-block i, sub-block j < 8, k < 8). For a column,
+ * vpdpbusd(W[i][j][k], broadcast activation dword) over k gives the 16
+ * rows' exact sub-block dots S_j (|S_j| <= 61440), vpmulld by the rows'
+ * scales sc_j and a sum over j gives isum in lane r; imin likewise from
+ * vpdpwssd of (m_j, m_j) word pairs with the bsum pair dword (bsums[2j],
+ * bsums[2j+1]). The chain steps are then the same vector fmas as above.
+ * The columns' chains wait in a stack array between chunks (load, chunk,
+ * store keeps each chain's order).
+ */
+enum {
+    Q4K_KC = 4,     /* super-blocks per repacked chunk (16 KiB of W) */
+    Q4K_PANEL = 64, /* columns whose chains live on the stack */
+    Q4K_CT = 8      /* columns per register tile */
+};
+
+typedef struct {
+    __m512i w[Q4K_KC][8][8]; /* super-block, sub-block, dword: lane r = row r */
+    __m512i sc[Q4K_KC][8];   /* lane r = sc_j of row r (dword) */
+    __m512i mm[Q4K_KC][8];   /* lane r = m_j | m_j << 16 */
+    __m512 dw[Q4K_KC], dmw[Q4K_KC];
+} q4k_pack;
+
+/* pshufb patterns on a rows-in-lanes dword of 4 bytes: byte b -> dword
+ * (b < 4), byte b -> both words (4 <= b < 8, as b - 4). */
+static const int8_t Q4K_BPAT[8][16] __attribute__((aligned(16))) = {
+#define PD(b) b, -1, -1, -1, 4 + b, -1, -1, -1, 8 + b, -1, -1, -1, 12 + b, -1, -1, -1
+#define PW(b) b, -1, b, -1, 4 + b, -1, 4 + b, -1, 8 + b, -1, 8 + b, -1, 12 + b, -1, 12 + b, -1
+    {PD(0)}, {PD(1)}, {PD(2)}, {PD(3)}, {PW(0)}, {PW(1)}, {PW(2)}, {PW(3)},
+#undef PD
+#undef PW
+};
+AI __m512i q4k_bpat(int p) { return _mm512_broadcast_i32x4(_mm_load_si128((const __m128i *)Q4K_BPAT[p])); }
+
+AI __m512i load4x128(const uint8_t *p0, const uint8_t *p1, const uint8_t *p2, const uint8_t *p3)
+{
+    __m512i v = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)p0));
+    v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)p1), 1);
+    v = _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)p2), 2);
+    return _mm512_inserti32x4(v, _mm_loadu_si128((const __m128i *)p3), 3);
+}
+
+/* 4x4 dword transpose inside each 128-bit lane: lane m of v[q] = 4 dwords
+ * of row 4m + q -> dword lane 4m + q of t[d] = dword d of that row. */
+AI void transpose4(const __m512i v[4], __m512i t[4])
+{
+    __m512i t0 = _mm512_unpacklo_epi32(v[0], v[1]), t1 = _mm512_unpackhi_epi32(v[0], v[1]);
+    __m512i t2 = _mm512_unpacklo_epi32(v[2], v[3]), t3 = _mm512_unpackhi_epi32(v[2], v[3]);
+    t[0] = _mm512_unpacklo_epi64(t0, t2);
+    t[1] = _mm512_unpackhi_epi64(t0, t2);
+    t[2] = _mm512_unpacklo_epi64(t1, t3);
+    t[3] = _mm512_unpackhi_epi64(t1, t3);
+}
+
+static void q4k_pack_fill(q4k_pack *pk, const q4k_rows *R, int i0, int kb)
+{
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    for (int i = 0; i < kb; i++) {
+        const size_t bo = (size_t)(i0 + i) * sizeof(blk_q4_k);
+        prefetch_rows(R->np, 16, bo, 192);
+        __m512i v[4], t[4];
+        /* d, dmin, scales: rows-in-lanes dwords [dd, sc0..3, sc4..7, m0..3, m4..7] */
+        _Pragma("GCC unroll 4")
+        for (int q = 0; q < 4; q++)
+            v[q] = load4x128(R->rp[q] + bo, R->rp[4 + q] + bo, R->rp[8 + q] + bo, R->rp[12 + q] + bo);
+        transpose4(v, t);
+        const __m512i dd = t[0];
+        pk->dw[i] = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(dd));
+        pk->dmw[i] = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(dd, 16)));
+        _Pragma("GCC unroll 4")
+        for (int q = 0; q < 4; q++) v[q] = q4k_scales(v[q]);
+        transpose4(v, t); /* t[0] sc0..3, t[1] sc4..7, t[2] m0..3, t[3] m4..7 */
+        _Pragma("GCC unroll 8")
+        for (int j = 0; j < 8; j++) {
+            pk->sc[i][j] = _mm512_shuffle_epi8(t[j / 4], q4k_bpat(j % 4));
+            pk->mm[i][j] = _mm512_shuffle_epi8(t[2 + j / 4], q4k_bpat(4 + j % 4));
+        }
+        /* quants: 16-byte piece p of qs = dwords 4p..4p+3 = sub-blocks
+         * 2g, 2g+1 (g = p / 2), dwords k = 4 (p % 2) + d */
+        _Pragma("GCC unroll 8")
+        for (int p = 0; p < 8; p++) {
+            const size_t o = bo + 16 + 16 * (size_t)p;
+            _Pragma("GCC unroll 4")
+            for (int q = 0; q < 4; q++)
+                v[q] = load4x128(R->rp[q] + o, R->rp[4 + q] + o, R->rp[8 + q] + o, R->rp[12 + q] + o);
+            transpose4(v, t);
+            _Pragma("GCC unroll 4")
+            for (int d = 0; d < 4; d++) {
+                pk->w[i][2 * (p / 2)][4 * (p % 2) + d] = _mm512_and_si512(t[d], m4);
+                pk->w[i][2 * (p / 2) + 1][4 * (p % 2) + d] = _mm512_and_si512(_mm512_srli_epi16(t[d], 4), m4);
+            }
+        }
+    }
+}
+
+AI __m512i bcast32(const void *p)
+{
+    int32_t v;
+    memcpy(&v, p, 4);
+    return _mm512_set1_epi32(v);
+}
+
+/* CT columns (ab[c]: super-block i0 of column c) through the chunk's kb
+ * super-blocks; chains from / to sums (2 per column: sum, msum). */
+AI void q4k_panel_tile(const q4k_pack *pk, int kb, int CT, const blk_q8_k *const ab[], __m512 *sums)
+{
+    __m512 sum[Q4K_CT], msum[Q4K_CT];
+    _Pragma("GCC unroll 8")
+    for (int c = 0; c < CT; c++) {
+        sum[c] = sums[2 * c];
+        msum[c] = sums[2 * c + 1];
+    }
+    for (int i = 0; i < kb; i++) {
+        __m512i isum[Q4K_CT];
+        _Pragma("GCC unroll 8")
+        for (int j = 0; j < 8; j++) {
+            __m512i sj[Q4K_CT];
+            _Pragma("GCC unroll 8")
+            for (int k = 0; k < 8; k++) {
+                const __m512i w = pk->w[i][j][k];
+                _Pragma("GCC unroll 8")
+                for (int c = 0; c < CT; c++) {
+                    const __m512i av = bcast32(ab[c][i].qs + 32 * j + 4 * k);
+                    sj[c] = k ? _mm512_dpbusd_epi32(sj[c], w, av) : _mm512_dpbusd_epi32(_mm512_setzero_si512(), w, av);
+                }
+            }
+            _Pragma("GCC unroll 8")
+            for (int c = 0; c < CT; c++) {
+                const __m512i t = _mm512_mullo_epi32(sj[c], pk->sc[i][j]);
+                isum[c] = j ? _mm512_add_epi32(isum[c], t) : t;
+            }
+        }
+        _Pragma("GCC unroll 8")
+        for (int c = 0; c < CT; c++) {
+            __m512i imin = _mm512_setzero_si512();
+            _Pragma("GCC unroll 8")
+            for (int j = 0; j < 8; j++) imin = _mm512_dpwssd_epi32(imin, pk->mm[i][j], bcast32(ab[c][i].bsums + 2 * j));
+            const __m512 da = _mm512_set1_ps(ab[c][i].d);
+            sum[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[c]), _mm512_mul_ps(pk->dw[i], da), sum[c]);
+            msum[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(imin), _mm512_mul_ps(pk->dmw[i], da), msum[c]);
+        }
+    }
+    _Pragma("GCC unroll 8")
+    for (int c = 0; c < CT; c++) {
+        sums[2 * c] = sum[c];
+        sums[2 * c + 1] = msum[c];
+    }
+}
+
+static void q4k_panel(int nb, int nc, float *s, size_t ldc, const q4k_rows *R, const uint8_t *a, size_t astride,
+                      __mmask16 mask)
+{
+    q4k_pack pk;
+    __m512 sums[2 * Q4K_PANEL];
+    for (int c0 = 0; c0 < nc; c0 += Q4K_PANEL) {
+        const int np = nc - c0 < Q4K_PANEL ? nc - c0 : Q4K_PANEL;
+        for (int c = 0; c < 2 * np; c++) sums[c] = _mm512_setzero_ps();
+        for (int i0 = 0; i0 < nb; i0 += Q4K_KC) {
+            const int kb = nb - i0 < Q4K_KC ? nb - i0 : Q4K_KC;
+            q4k_pack_fill(&pk, R, i0, kb);
+            int c = 0;
+            for (; c + Q4K_CT <= np; c += Q4K_CT) {
+                const blk_q8_k *ab[Q4K_CT];
+                for (int k = 0; k < Q4K_CT; k++) ab[k] = (const blk_q8_k *)(a + (size_t)(c0 + c + k) * astride) + i0;
+                q4k_panel_tile(&pk, kb, Q4K_CT, ab, sums + 2 * c);
+            }
+            for (; c < np;) {
+                const blk_q8_k *ab[4];
+                const int ct = np - c >= 4 ? 4 : np - c >= 2 ? 2 : 1;
+                for (int k = 0; k < ct; k++) ab[k] = (const blk_q8_k *)(a + (size_t)(c0 + c + k) * astride) + i0;
+                if (ct == 4) q4k_panel_tile(&pk, kb, 4, ab, sums + 2 * c);
+                else if (ct == 2) q4k_panel_tile(&pk, kb, 2, ab, sums + 2 * c);
+                else q4k_panel_tile(&pk, kb, 1, ab, sums + 2 * c);
+                c += ct;
+            }
+        }
+        for (int c = 0; c < np; c++)
+            _mm512_mask_storeu_ps(s + (size_t)(c0 + c) * ldc, mask, _mm512_sub_ps(sums[2 * c], sums[2 * c + 1]));
+    }
+}
+
+#ifndef Q4K_PANEL_MIN_NC
+#define Q4K_PANEL_MIN_NC 3
+#endif
+
 void kx512_q4_k_mul_mat(int n, int nr, int nc, float *s, size_t ldc, const void *w, size_t wstride,
                         const void *a, size_t astride)
 {
@@ -409,6 +597,10 @@ void kx512_q4_k_mul_mat(int n, int nr, int nc, float *s, size_t ldc, const void 
         for (int r = 0; r < 16; r++) R.rp[r] = wb + (size_t)(r0 + (r < rn ? r : 0)) * wstride;
         for (int r = 0; r < 16; r++) R.np[r] = R.rp[r] + 16 * wstride;
         const __mmask16 mask = (__mmask16)((1u << rn) - 1);
+        if (nc >= Q4K_PANEL_MIN_NC) {
+            q4k_panel(nb, nc, s + r0, ldc, &R, ab, astride, mask);
+            continue;
+        }
         int c = 0;
         for (; c + 2 <= nc; c += 2) {
             const blk_q8_k *ac[2] = {(const blk_q8_k *)(ab + (size_t)c * astride),
