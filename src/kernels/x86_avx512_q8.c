@@ -141,6 +141,81 @@ static inline __attribute__((always_inline)) void q8_gemv_cols(int nb, int nr, i
     }
 }
 
+/* Several columns, still row after row: the activations are prepared once
+ * per pass into a table, biased the other way round (a' = a ^ 0x80, the
+ * unsigned side), so the correction -128 * sum(w) belongs to the weight
+ * block and is computed once per (row, block) for all the columns, and the
+ * weight bytes are used as they are. Per (row, block): load, one dpbusd
+ * for the correction, one mul giving d for the 8 columns (d_w times the 8
+ * columns' d_a, kept in a row of the table); per column: dpbusd, sub, fma. */
+#define Q8_TNC 8      /* most columns per pass */
+#define Q8_TBLK 768   /* table capacity in (column, block) pairs: 24 KiB */
+
+typedef struct {
+    __m256i ap[Q8_TBLK];                  /* (block, column): a ^ 0x80 */
+    float da[Q8_TBLK / 2][Q8_TNC];        /* (block, column): f16(a.d) */
+} q8_tab;
+
+static inline __attribute__((always_inline)) void q8_rows_cols(int nb, int nr, int NC, float *s, size_t ldc,
+                                                              const void *w, size_t wstride, const q8_tab *tb)
+{
+    const __m256i bias = _mm256_set1_epi8((char)0x80);
+    const __m256i magic_i = _mm256_set1_epi32(Q8_MAGIC);
+    const __m256 magic = _mm256_set1_ps(12582912.0f);
+    for (int r = 0; r < nr; r++) {
+        const blk_q8_0 *x = row_at(w, wstride, r);
+        __m256 acc[Q8_TNC];
+        _Pragma("GCC unroll 8")
+        for (int c = 0; c < NC; c++) acc[c] = _mm256_setzero_ps();
+        for (int b = 0; b < nb; b++) {
+            const __m256i q = loadu256(x[b].qs);
+            const __m256i cw = _mm256_sub_epi32(magic_i, _mm256_dpbusd_epi32(_mm256_setzero_si256(), bias, q));
+            const __m256 dw = _mm256_cvtph_ps(_mm_set1_epi16((short)x[b].d));
+            _Pragma("GCC unroll 8")
+            for (int c = 0; c < NC; c++) {
+                const __m256i l = _mm256_dpbusd_epi32(cw, tb->ap[b * NC + c], q);
+                acc[c] = _mm256_fmadd_ps(_mm256_mul_ps(dw, _mm256_broadcast_ss(&tb->da[b][c])),
+                                         _mm256_sub_ps(_mm256_castsi256_ps(l), magic), acc[c]);
+            }
+        }
+        _Pragma("GCC unroll 8")
+        for (int c = 0; c < NC; c++) s[(size_t)c * ldc + r] = q8_hsum8(acc[c]);
+    }
+}
+
+/* nc columns in passes of up to Q8_TNC that fit the table; 0 if not even
+ * 2 columns fit (very long rows): the caller takes q8_gemv_cols. */
+static int q8_rows(int nb, int nr, int nc, float *s, size_t ldc, const void *w, size_t wstride, const void *a,
+                   size_t astride)
+{
+    int per = Q8_TBLK / nb;
+    if (per > Q8_TNC) per = Q8_TNC;
+    if (per < 2) return 0;
+    q8_tab tb;
+    for (int c0 = 0; c0 < nc; c0 += per) {
+        const int NC = nc - c0 < per ? nc - c0 : per;
+        for (int c = 0; c < NC; c++) {
+            const blk_q8_0 *ac = row_at(a, astride, c0 + c);
+            for (int b = 0; b < nb; b++) {
+                tb.ap[b * NC + c] = _mm256_xor_si256(loadu256(ac[b].qs), _mm256_set1_epi8((char)0x80));
+                tb.da[b][c] = _cvtsh_ss(ac[b].d);
+            }
+        }
+        float *sc = s + (size_t)c0 * ldc;
+        switch (NC) {
+        case 1: q8_rows_cols(nb, nr, 1, sc, ldc, w, wstride, &tb); break;
+        case 2: q8_rows_cols(nb, nr, 2, sc, ldc, w, wstride, &tb); break;
+        case 3: q8_rows_cols(nb, nr, 3, sc, ldc, w, wstride, &tb); break;
+        case 4: q8_rows_cols(nb, nr, 4, sc, ldc, w, wstride, &tb); break;
+        case 5: q8_rows_cols(nb, nr, 5, sc, ldc, w, wstride, &tb); break;
+        case 6: q8_rows_cols(nb, nr, 6, sc, ldc, w, wstride, &tb); break;
+        case 7: q8_rows_cols(nb, nr, 7, sc, ldc, w, wstride, &tb); break;
+        default: q8_rows_cols(nb, nr, 8, sc, ldc, w, wstride, &tb); break;
+        }
+    }
+    return 1;
+}
+
 static void q8_gemv(int nb, int nr, int nc, float *s, size_t ldc, const void *w, size_t wstride, const void *a,
                     size_t astride)
 {
@@ -303,8 +378,6 @@ static void q8_panel_run(int nb, int nr, int nc, float *s, size_t ldc, const voi
 
 /* ---------------------------------------------------------------- entry */
 
-#define Q8_PANEL_MIN_NC 4 /* from this many columns the repack pays */
-
 void kx512_q8_0_mul_mat(int n, int nr, int nc, float *s, size_t ldc, const void *w, size_t wstride,
                         const void *a, size_t astride)
 {
@@ -315,8 +388,8 @@ void kx512_q8_0_mul_mat(int n, int nr, int nc, float *s, size_t ldc, const void 
         kern_mul_mat(&kern_table_avx2, KERN_Q8_0, n, nr, nc, s, ldc, w, wstride, a, astride);
         return;
     }
-    if (nc < Q8_PANEL_MIN_NC)
-        q8_gemv(nb, nr, nc, s, ldc, w, wstride, a, astride);
-    else
+    if (nc > Q8_TNC)
         q8_panel_run(nb, nr, nc, s, ldc, w, wstride, a, astride);
+    else if (nc == 1 || !q8_rows(nb, nr, nc, s, ldc, w, wstride, a, astride))
+        q8_gemv(nb, nr, nc, s, ldc, w, wstride, a, astride);
 }
