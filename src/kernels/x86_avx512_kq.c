@@ -53,19 +53,27 @@ AI void prefetch_rows(const uint8_t *const *rp, int nrows, size_t off, int len)
  *   q[2h]   = low nibbles of ql[64h..64h+63]  | qh[32h..] bits 0-1 (lower
  *             256 bits) or bits 2-3 (upper) as bits 4-5
  *   q[2h+1] = high nibbles of the same ql     | qh bits 4-5 / 6-7
- * vpmaddubsw(q, a) gives int16 pairs q.a; (q - 32).a = q.a - 32 * (a + a'),
- * the second term per column (cq below, one vpmaddubsw per chunk).
- * 128-bit lane j of chunk c holds the 16 elements of scale group 4c + j,
- * so vpdpwssd by sc[c] (that group's scale in every word) applies the
- * scales and sums into dwords: dword t covers elements 64c + 4t .. +3,
- * lane (t % 8) of ref.c. Adding the two 256-bit halves gives the 8 lanes.
- * Bounds: pairs within +-24320, times |sc| <= 128, 8 of them per dword per
- * super-block: < 2^25.
+ * Dots: dword t of chunk c covers elements 64c + 4t .. +3, ref.c's lane
+ * t % 8, scale group 4c + t / 4. vpdpbusd(cn, q, a) gives (q - 32) . a per
+ * dword (cn = -32 * the 4 activation bytes' sum, per column), at most
+ * 16384 in magnitude: it fits a word. So chunks 2m and 2m+1 are packed
+ * into word pairs (dword t = [c0 dword t | c1 dword t]) and one vpdpwssd
+ * by the matching scale pairs applies the scales and adds both into
+ * dword t. Adding the two 256-bit halves gives the 8 lanes.
+ * Bounds: per dword 4 products of at most 16384 * 128: < 2^24.
  */
+
+/* Word indexes into the 16 scales: dword t = (sc[8m + t/4], sc[8m + 4 + t/4]). */
+static const int16_t Q6_SCP[2][32] __attribute__((aligned(64))) = {
+#define P4(b) b, b + 4, b, b + 4, b, b + 4, b, b + 4
+    {P4(0), P4(1), P4(2), P4(3)},
+    {P4(8), P4(9), P4(10), P4(11)},
+#undef P4
+};
 
 typedef struct {
     __m512i q[4];   /* q (0..63), elements 64c.. */
-    __m512i sc[4];  /* int16: 128-bit lane j = scale of group 4c + j */
+    __m512i scp[2]; /* word pairs: scales of chunks 2m, 2m+1 at each dword */
 } q6_row;
 
 AI void q6_unpack(const blk_q6_k *b, q6_row *u)
@@ -82,18 +90,15 @@ AI void q6_unpack(const blk_q6_k *b, q6_row *u)
         u->q[2 * h] = _mm512_ternarylogic_epi32(ql, m4, h01, 0xEA);
         u->q[2 * h + 1] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(ql, 4), m4, h23, 0xEA);
     }
-    /* 16 scales as words; lane j of z = words sc[j], sc[4+j], sc[8+j], sc[12+j] */
-    const __m512i zi = _mm512_set_epi16(15, 11, 7, 3, 15, 11, 7, 3, 14, 10, 6, 2, 14, 10, 6, 2,
-                                        13, 9, 5, 1, 13, 9, 5, 1, 12, 8, 4, 0, 12, 8, 4, 0);
     __m512i sx = _mm512_castsi256_si512(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->scales)));
-    __m512i z = _mm512_permutexvar_epi16(zi, sx);
-    _Pragma("GCC unroll 16")
-    for (int c = 0; c < 4; c++) u->sc[c] = _mm512_shuffle_epi8(z, _mm512_set1_epi16((short)(2 * c | (2 * c + 1) << 8)));
+    u->scp[0] = _mm512_permutexvar_epi16(_mm512_load_si512(Q6_SCP[0]), sx);
+    u->scp[1] = _mm512_permutexvar_epi16(_mm512_load_si512(Q6_SCP[1]), sx);
 }
 
-/* One column's super-block: activation bytes and 32 * pair sums. */
+/* One column's super-block: activation bytes and -32 * the sums of their
+ * dwords. */
 typedef struct {
-    __m512i a[4], cq[4];
+    __m512i a[4], cn[4];
 } q6_act;
 
 AI void q6_act_load(const blk_q8_k *ab, q6_act *x)
@@ -101,17 +106,24 @@ AI void q6_act_load(const blk_q8_k *ab, q6_act *x)
     _Pragma("GCC unroll 16")
     for (int c = 0; c < 4; c++) {
         x->a[c] = loadu512(ab->qs + 64 * c);
-        x->cq[c] = _mm512_maddubs_epi16(_mm512_set1_epi8(32), x->a[c]);
+        x->cn[c] = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                    _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(32), x->a[c]));
     }
 }
 
 /* One row's dwords for one column's super-block (see above). */
 AI __m512i q6_dots(const q6_row *u, const q6_act *x)
 {
-    __m512i acc = _mm512_madd_epi16(_mm512_sub_epi16(_mm512_maddubs_epi16(u->q[0], x->a[0]), x->cq[0]), u->sc[0]);
+    const __m512i lo = _mm512_set1_epi32(0xffff);
+    __m512i acc = _mm512_setzero_si512();
     _Pragma("GCC unroll 16")
-    for (int c = 1; c < 4; c++)
-        acc = _mm512_dpwssd_epi32(acc, _mm512_sub_epi16(_mm512_maddubs_epi16(u->q[c], x->a[c]), x->cq[c]), u->sc[c]);
+    for (int m = 0; m < 2; m++) {
+        __m512i d0 = _mm512_dpbusd_epi32(x->cn[2 * m], u->q[2 * m], x->a[2 * m]);
+        __m512i d1 = _mm512_dpbusd_epi32(x->cn[2 * m + 1], u->q[2 * m + 1], x->a[2 * m + 1]);
+        /* (d0 & 0xffff) | d1 << 16: 0xEA */
+        __m512i pk = _mm512_ternarylogic_epi32(d0, lo, _mm512_slli_epi32(d1, 16), 0xEA);
+        acc = _mm512_dpwssd_epi32(acc, pk, u->scp[m]);
+    }
     return acc;
 }
 
@@ -130,7 +142,7 @@ AI __m512 hsum8x2(__m512 v)
     return _mm512_add_ps(v, _mm512_permute_ps(v, 0xB1));
 }
 
-enum { Q6_CB = 8 }; /* columns per pass */
+enum { Q6_CB = 16 }; /* columns per pass (their lanes and activations: 24 KiB of stack) */
 
 /* NC (<= Q6_CB) columns against 16 rows (rp; rows >= nr repeat row 0;
  * gofs: byte offset of row r from row 0, for the d gather). */
