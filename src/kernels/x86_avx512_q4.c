@@ -64,11 +64,15 @@ typedef struct {
     float da[CB];
 } act_chunk;
 
-AI int32_t load_i32(const void *p)
+/* acc + vpdpbusd(w, 4 bytes at p broadcast to every dword lane). GCC does
+ * not fold _mm512_set1_epi32(load) into the instruction's {1to16} memory
+ * operand; the separate broadcast costs a vector uop per dpbusd, so the
+ * folded form is written out. */
+typedef int32_t i32_unaligned __attribute__((aligned(1), may_alias));
+AI __m512i dpbusd_b(__m512i acc, __m512i w, const uint8_t *p)
 {
-    int32_t v;
-    memcpy(&v, p, 4);
-    return v;
+    __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(w), "m"(*(const i32_unaligned *)p));
+    return acc;
 }
 
 AI __m512i loadu512_2x256(const uint8_t *p0, const uint8_t *p1)
@@ -176,8 +180,8 @@ AI __m512i col_isum(const __m512i W[8], const uint8_t *qs, int32_t off)
     __m512i lo = _mm512_set1_epi32(off), hi = _mm512_setzero_si512();
 #pragma GCC unroll 8
     for (int k = 0; k < 4; k++) {
-        lo = _mm512_dpbusd_epi32(lo, W[k], _mm512_set1_epi32(load_i32(qs + 4 * k)));
-        hi = _mm512_dpbusd_epi32(hi, W[4 + k], _mm512_set1_epi32(load_i32(qs + 16 + 4 * k)));
+        lo = dpbusd_b(lo, W[k], qs + 4 * k);
+        hi = dpbusd_b(hi, W[4 + k], qs + 16 + 4 * k);
     }
     return _mm512_add_epi32(lo, hi);
 }
@@ -230,8 +234,8 @@ AI void group8(const wrows *R, size_t B, int nc, const uint8_t *a, size_t astrid
 #pragma GCC unroll 4
         for (int c = 0; c < nc; c++) {
             const uint8_t *q = a + (size_t)c * astride + ao;
-            lo[c] = _mm512_dpbusd_epi32(lo[c], wl, _mm512_set1_epi32(load_i32(q)));
-            hi[c] = _mm512_dpbusd_epi32(hi[c], wh, _mm512_set1_epi32(load_i32(q + 16)));
+            lo[c] = dpbusd_b(lo[c], wl, q);
+            hi[c] = dpbusd_b(hi[c], wh, q + 16);
         }
         if (t == 0) dw_even = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(x));
         if (t == 4) dw_odd = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(x, 16)));
