@@ -298,8 +298,9 @@ static inline __m512 q8_hsum8_rows(const __m512 acc[8])
  * the chunk's kb blocks; accumulators from / to accs (first: start at 0;
  * last: reduce and store the outputs instead). */
 static inline __attribute__((always_inline)) void q8_panel_tile(const q8_panel *pk, int kb, int CT,
-                                                               const blk_q8_0 *const ac[], __m512 *accs, int first,
-                                                               int last, float *s, size_t ldc, unsigned short mask)
+                                                               const blk_q8_0 *const ac[], const char *pf,
+                                                               size_t pf_stride, __m512 *accs, int first, int last,
+                                                               float *s, size_t ldc, unsigned short mask)
 {
     __m512 acc[Q8_CT][8];
     _Pragma("GCC unroll 16")
@@ -313,6 +314,11 @@ static inline __attribute__((always_inline)) void q8_panel_tile(const q8_panel *
         _Pragma("GCC unroll 16")
         for (int j = 0; j < CT; j++) _mm256_storeu_si256((__m256i *)corr[j][b], q8_corr(loadu256(ac[j][b].qs)));
     for (int b = 0; b < kb; b++) {
+        /* the next tile's activations into L1 meanwhile (its first touch
+         * would otherwise stall the correction loop above) */
+        if (pf)
+            _Pragma("GCC unroll 16")
+            for (int j = 0; j < Q8_CT; j++) _mm_prefetch(pf + j * pf_stride + (size_t)b * sizeof(blk_q8_0), _MM_HINT_T0);
         __m512 d[Q8_CT];
         _Pragma("GCC unroll 16")
         for (int j = 0; j < CT; j++) d[j] = _mm512_mul_ps(pk->dw[b], _mm512_set1_ps(_cvtsh_ss(ac[j][b].d)));
@@ -363,13 +369,14 @@ static void q8_panel_run(int nb, int nr, int nc, float *s, size_t ldc, const voi
                 for (; c + Q8_CT <= ncs; c += Q8_CT) {
                     const blk_q8_0 *ac[Q8_CT];
                     for (int j = 0; j < Q8_CT; j++) ac[j] = row_at(a, astride, c0 + c + j) + b0;
-                    q8_panel_tile(&pk, kb, Q8_CT, ac, accs + c * 8, first, last,
+                    const char *pf = c + 2 * Q8_CT <= ncs ? (const char *)(row_at(a, astride, c0 + c + Q8_CT) + b0) : NULL;
+                    q8_panel_tile(&pk, kb, Q8_CT, ac, pf, astride, accs + c * 8, first, last,
                                   s + (size_t)(c0 + c) * ldc + r0, ldc, mask);
                 }
                 for (; c < ncs; c++) {
                     const blk_q8_0 *ac[1] = {row_at(a, astride, c0 + c) + b0};
-                    q8_panel_tile(&pk, kb, 1, ac, accs + c * 8, first, last, s + (size_t)(c0 + c) * ldc + r0,
-                                  ldc, mask);
+                    q8_panel_tile(&pk, kb, 1, ac, NULL, 0, accs + c * 8, first, last,
+                                  s + (size_t)(c0 + c) * ldc + r0, ldc, mask);
                 }
             }
         }
