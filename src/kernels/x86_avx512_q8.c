@@ -12,41 +12,35 @@
  * (row, column, lane), must be the same. Both paths below do exactly them,
  * vectorised across rows (and columns) instead of across k.
  *
- * Signed x signed bytes through vpdpbusd (unsigned x signed): the weight
- * byte is biased, u = w ^ 0x80 = w + 128 in 0..255, so
- *     L_k = dpbusd(u, a) - 128 * sum(a[4k..4k+3]),
- * and the accumulator of the dpbusd starts at that (per activation block)
- * correction instead of zero. Exact for every byte value.
+ * Signed x signed bytes through vpdpbusd (unsigned x signed): one side is
+ * biased, u = x ^ 0x80 = x + 128 in 0..255, and the dpbusd accumulator
+ * starts at -128 * (sum of the other side's 4 bytes) instead of zero, so
+ * the lane is exact for every byte value. (It also starts at Q8_MAGIC,
+ * which turns the int32 into a float with one add-pipe subtraction.)
  *
- * Two regimes:
- *  - gemv (few columns: decode): memory-bound. 16 rows per step, two rows
- *    per zmm (row p in lanes 0..7, row p+8 in lanes 8..15: the 8 lanes of
- *    ref), one dpbusd + cvt + fma per row pair and block; the 16 rows'
- *    scales come in one gather. A transpose-reduce tree then does ref's
- *    hsum8 for the 16 rows at once.
- *  - panel (many columns: prefill): compute-bound. A K-chunk of the 16
- *    rows is repacked "rows in lanes" (zmm k of block b: lane r = biased
- *    bytes 4k..4k+3 of row r), so per (block, lane k, column) one dpbusd
- *    with the activation's 4 bytes broadcast, one cvt and one fma serve 16
- *    rows, and hsum8 is 7 vector adds at the end; no horizontal work.
+ * Three shapes, by the number of columns nc (tokens of the step):
+ *  - nc = 1 (decode): memory-bound. One row after the other, front to back
+ *    (the only order that streams at full DRAM speed, see q8_gemv_cols),
+ *    a ymm of ref's 8 lanes per row: xor, dpbusd, sub, mul, fma per block.
+ *  - nc = 2..8 (several users decoding): the same row order; the
+ *    activations go once into a biased table, so the correction is per
+ *    weight block and shared by the columns (q8_rows).
+ *  - nc > 8 (prefill): compute-bound. A K-chunk of 16 rows is repacked
+ *    "rows in lanes" (zmm k of block b: lane r = biased bytes 4k..4k+3 of
+ *    row r), so per (block, lane k, column) one dpbusd with the activation's
+ *    4 bytes broadcast, one sub and one fma serve 16 rows, and hsum8 is 7
+ *    vector adds at the end (q8_panel_*).
+ * Stack use: up to ~56 KiB (tables and panel); no allocation.
  */
 #include "kernels/kernels.h"
 #include "kernels/quant.h"
 
 #include <immintrin.h>
 #include <stdint.h>
-#include <string.h>
 
-#define Q8_ROWS 16 /* rows per step: one zmm lane (or half-lane) per row */
+#define Q8_ROWS 16 /* rows of a panel: one zmm lane per row */
 
 static inline __m256i loadu256(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
-
-static inline int32_t load_i32(const void *p)
-{
-    int32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
 
 /* acc + dpbusd(u, the 4 bytes at p broadcast to every lane): the broadcast
  * folded into the instruction (GCC does not fold it for vpdpbusd). */
@@ -146,8 +140,9 @@ static inline __attribute__((always_inline)) void q8_gemv_cols(int nb, int nr, i
  * unsigned side), so the correction -128 * sum(w) belongs to the weight
  * block and is computed once per (row, block) for all the columns, and the
  * weight bytes are used as they are. Per (row, block): load, one dpbusd
- * for the correction, one mul giving d for the 8 columns (d_w times the 8
- * columns' d_a, kept in a row of the table); per column: dpbusd, sub, fma. */
+ * for the correction, the f16 -> f32 of d_w; per column: dpbusd, mul
+ * (d_w * d_a, ref's d), sub, fma. (Computing the 8 columns' d in one mul
+ * and reading them back from memory as broadcasts was slower.) */
 #define Q8_TNC 8      /* most columns per pass */
 #define Q8_TBLK 768   /* table capacity in (column, block) pairs: 24 KiB */
 
@@ -188,7 +183,7 @@ static inline __attribute__((always_inline)) void q8_rows_cols(int nb, int nr, i
 static int q8_rows(int nb, int nr, int nc, float *s, size_t ldc, const void *w, size_t wstride, const void *a,
                    size_t astride)
 {
-    int per = Q8_TBLK / nb;
+    int per = nb ? Q8_TBLK / nb : Q8_TNC;
     if (per > Q8_TNC) per = Q8_TNC;
     if (per < 2) return 0;
     q8_tab tb;
@@ -390,12 +385,8 @@ void kx512_q8_0_mul_mat(int n, int nr, int nc, float *s, size_t ldc, const void 
 {
     if (nr <= 0 || nc <= 0) return;
     const int nb = n / QK_32;
-    /* the scale gather takes row offsets as int32 */
-    if (nb == 0 || wstride > (size_t)INT32_MAX / Q8_ROWS) {
-        kern_mul_mat(&kern_table_avx2, KERN_Q8_0, n, nr, nc, s, ldc, w, wstride, a, astride);
-        return;
-    }
-    if (nc > Q8_TNC)
+    /* the panel's scale gather takes row offsets as int32 */
+    if (nc > Q8_TNC && nb > 0 && wstride <= (size_t)INT32_MAX / Q8_ROWS)
         q8_panel_run(nb, nr, nc, s, ldc, w, wstride, a, astride);
     else if (nc == 1 || !q8_rows(nb, nr, nc, s, ldc, w, wstride, a, astride))
         q8_gemv(nb, nr, nc, s, ldc, w, wstride, a, astride);
