@@ -72,8 +72,9 @@ static const int16_t Q6_SCP[2][32] __attribute__((aligned(64))) = {
 };
 
 typedef struct {
-    __m512i q[4];   /* q (0..63), elements 64c.. */
-    __m512i scp[2]; /* word pairs: scales of chunks 2m, 2m+1 at each dword */
+    __m512i q[4];    /* q (0..63), elements 64c.. (ws: q - 32) */
+    __m512i scp[2];  /* word pairs: scales of chunks 2m, 2m+1 at each dword */
+    __m512i negc[4]; /* ws only: -128 * the sums of q - 32 per dword */
 } q6_row;
 
 AI void q6_unpack(const blk_q6_k *b, q6_row *u)
@@ -95,36 +96,64 @@ AI void q6_unpack(const blk_q6_k *b, q6_row *u)
     u->scp[1] = _mm512_permutexvar_epi16(_mm512_load_si512(Q6_SCP[1]), sx);
 }
 
-/* One column's super-block: activation bytes and -32 * the sums of their
- * dwords. */
+/* The (q - 32) . a dwords come two ways:
+ *  - one column (decode): vpdpbusd(cn, q, a) with cn = -32 * the sums of
+ *    the activation's dwords, made once per column (cheapest per row);
+ *  - several columns ("ws"): the weight bytes as q - 32 (signed) and the
+ *    activation biased to a + 128 (unsigned): vpdpbusd(negc, a + 128,
+ *    q - 32) with negc = -128 * the sums of q - 32, made once per row.
+ *    The unsigned operand must be a register, so each activation vector
+ *    is loaded once for both rows of a pair. */
 typedef struct {
-    __m512i a[4], cn[4];
+    __m512i a[4], cn[4]; /* ws: a + 128, cn unused */
 } q6_act;
 
-AI void q6_act_load(const blk_q8_k *ab, q6_act *x)
+AI void q6_act_load(const blk_q8_k *ab, q6_act *x, int ws)
 {
     _Pragma("GCC unroll 16")
     for (int c = 0; c < 4; c++) {
         x->a[c] = loadu512(ab->qs + 64 * c);
-        x->cn[c] = _mm512_sub_epi32(_mm512_setzero_si512(),
-                                    _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(32), x->a[c]));
+        if (ws)
+            x->a[c] = _mm512_xor_si512(x->a[c], _mm512_set1_epi8((char)0x80));
+        else
+            x->cn[c] = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                        _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(32), x->a[c]));
     }
 }
 
-/* One row's dwords for one column's super-block (see above). */
-AI __m512i q6_dots(const q6_row *u, const q6_act *x)
+AI void q6_row_ws(q6_row *u)
+{
+    _Pragma("GCC unroll 16")
+    for (int c = 0; c < 4; c++) {
+        u->q[c] = _mm512_sub_epi8(u->q[c], _mm512_set1_epi8(32));
+        u->negc[c] = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                      _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8((char)0x80), u->q[c]));
+    }
+}
+
+AI __m512i q6_dot4(const q6_row *u, const q6_act *x, int c, int ws)
+{
+    return ws ? _mm512_dpbusd_epi32(u->negc[c], x->a[c], u->q[c]) : _mm512_dpbusd_epi32(x->cn[c], u->q[c], x->a[c]);
+}
+
+/* Two rows' dwords for one column's super-block (see above); the
+ * activation is loaded once for both. */
+AI void q6_dots2(const q6_row *u0, const q6_row *u1, const q6_act *x, int ws, __m512i *r0, __m512i *r1)
 {
     const __m512i lo = _mm512_set1_epi32(0xffff);
-    __m512i acc = _mm512_setzero_si512();
+    __m512i acc0 = _mm512_setzero_si512(), acc1 = _mm512_setzero_si512();
     _Pragma("GCC unroll 16")
     for (int m = 0; m < 2; m++) {
-        __m512i d0 = _mm512_dpbusd_epi32(x->cn[2 * m], u->q[2 * m], x->a[2 * m]);
-        __m512i d1 = _mm512_dpbusd_epi32(x->cn[2 * m + 1], u->q[2 * m + 1], x->a[2 * m + 1]);
         /* (d0 & 0xffff) | d1 << 16: 0xEA */
-        __m512i pk = _mm512_ternarylogic_epi32(d0, lo, _mm512_slli_epi32(d1, 16), 0xEA);
-        acc = _mm512_dpwssd_epi32(acc, pk, u->scp[m]);
+        __m512i pk = _mm512_ternarylogic_epi32(q6_dot4(u0, x, 2 * m, ws), lo,
+                                               _mm512_slli_epi32(q6_dot4(u0, x, 2 * m + 1, ws), 16), 0xEA);
+        acc0 = _mm512_dpwssd_epi32(acc0, pk, u0->scp[m]);
+        pk = _mm512_ternarylogic_epi32(q6_dot4(u1, x, 2 * m, ws), lo,
+                                       _mm512_slli_epi32(q6_dot4(u1, x, 2 * m + 1, ws), 16), 0xEA);
+        acc1 = _mm512_dpwssd_epi32(acc1, pk, u1->scp[m]);
     }
-    return acc;
+    *r0 = acc0;
+    *r1 = acc1;
 }
 
 /* Two rows' 16 dwords -> [8 lanes of x | 8 lanes of y] */
@@ -146,8 +175,8 @@ enum { Q6_CB = 16 }; /* columns per pass (their lanes and activations: 24 KiB of
 
 /* NC (<= Q6_CB) columns against 16 rows (rp; rows >= nr repeat row 0;
  * gofs: byte offset of row r from row 0, for the d gather). */
-AI void q6k_tile(int nb, int NC, const uint8_t *const rp[16], __m512i gofs, size_t next, const blk_q8_k *const ac[],
-                 float *s, size_t ldc, int nr)
+AI void q6k_tile(int nb, int NC, int ws, const uint8_t *const rp[16], __m512i gofs, size_t next,
+                 const blk_q8_k *const ac[], float *s, size_t ldc, int nr)
 {
     __m512 acc[8][Q6_CB];  /* row pair p, column c: lanes of rows 2p | 2p+1 */
     _Pragma("GCC unroll 16")
@@ -162,7 +191,7 @@ AI void q6k_tile(int nb, int NC, const uint8_t *const rp[16], __m512i gofs, size
         q6_act x[Q6_CB];
         __m512 da[Q6_CB];
         for (int c = 0; c < NC; c++) {
-            q6_act_load(&ac[c][i], &x[c]);
+            q6_act_load(&ac[c][i], &x[c], ws);
             da[c] = _mm512_set1_ps(ac[c][i].d);
         }
         /* f16 d of the 16 rows: the dword ending at d (scales[14..15], d) */
@@ -170,14 +199,18 @@ AI void q6k_tile(int nb, int NC, const uint8_t *const rp[16], __m512i gofs, size
             _mm512_srli_epi32(_mm512_i32gather_epi32(gofs, rp[0] + bo + offsetof(blk_q6_k, d) - 2, 1), 16)));
         _Pragma("GCC unroll 16")
         for (int p = 0; p < 8; p++) {
-            __m512i d0[Q6_CB];
-            q6_row u;
-            q6_unpack((const blk_q6_k *)(rp[2 * p] + bo), &u);
-            for (int c = 0; c < NC; c++) d0[c] = q6_dots(&u, &x[c]);
-            q6_unpack((const blk_q6_k *)(rp[2 * p + 1] + bo), &u);
+            q6_row u0, u1;
+            q6_unpack((const blk_q6_k *)(rp[2 * p] + bo), &u0);
+            q6_unpack((const blk_q6_k *)(rp[2 * p + 1] + bo), &u1);
+            if (ws) {
+                q6_row_ws(&u0);
+                q6_row_ws(&u1);
+            }
             const __m512 dw = _mm512_permutexvar_ps(_mm512_inserti64x4(_mm512_set1_epi32(2 * p), _mm256_set1_epi32(2 * p + 1), 1), dw16);
             for (int c = 0; c < NC; c++) {
-                __m512i l = lanes2(d0[c], q6_dots(&u, &x[c]));
+                __m512i y0, y1;
+                q6_dots2(&u0, &u1, &x[c], ws, &y0, &y1);
+                const __m512i l = lanes2(y0, y1);
                 /* ref: d = d_a * f16(d_w); acc = fma(d, lane, acc) */
                 acc[p][c] = _mm512_fmadd_ps(_mm512_mul_ps(da[c], dw), _mm512_cvtepi32_ps(l), acc[p][c]);
             }
@@ -222,26 +255,25 @@ void kx512_q6_k_mul_mat(int n, int nr, int nc, float *s, size_t ldc, const void 
             for (int c = 0; c < cn; c++) ac[c] = (const blk_q8_k *)(ab + (size_t)(c0 + c) * astride);
             float *sc = s + (size_t)c0 * ldc + r0;
             if (cn == 1)
-                q6k_tile(nb, 1, rp, gofs, 16 * wstride, ac, sc, ldc, rn);
+                q6k_tile(nb, 1, 0, rp, gofs, 16 * wstride, ac, sc, ldc, rn);
             else
-                q6k_tile(nb, cn, rp, gofs, 16 * wstride, ac, sc, ldc, rn);
+                q6k_tile(nb, cn, 1, rp, gofs, 16 * wstride, ac, sc, ldc, rn);
         }
     }
 }
-
 
 /* ================================================================ Q4_K
  *
  * 16 rows in the 16 lanes of the chains: one vector fma per super-block
  * advances sum (and one msum) of 16 outputs.
  *
- * Integer part of one row and column: W[g] (g < 4) = qs[32g..32g+31]
- * broadcast to both halves, low nibbles in the lower 256 bits (sub-block
- * 2g), high nibbles in the upper (2g+1): the activation bytes 64g..64g+63
- * in order. vpmaddubsw (nibble x a, pairs within +-3840) then vpdpwssd by
- * the sub-block's scale (word) puts sc_j * dot into dwords; the 16 dwords
- * of a row then go through one 16-row transpose-reduce (adds only) to
- * lane r = isum of row r.
+ * Few columns (decode): per row, the 128 qs bytes are two 64-byte loads;
+ * their low nibbles are sub-blocks (0 | 2) and (4 | 6) (lower | upper 256
+ * bits), the high nibbles (1 | 3) and (5 | 7); each column's activation
+ * bytes are rearranged to match once per super-block. vpmaddubsw (nibble
+ * x a, pairs within +-3840) then vpdpwssd by the sub-blocks' scales
+ * (words) puts sc_j * dot into 16 dwords per row; one 16-row
+ * transpose-reduce (adds only) gives lane r = isum of row r.
  * Scales and mins: the first 16 bytes of each row's super-block (d, dmin,
  * the 12 packed bytes) go to 128-bit lanes, 4 rows per zmm (rows 4j + k in
  * lane j of Z[k]); one unpack gives per lane [sc0..3 sc4..7 m0..3 m4..7].
@@ -425,7 +457,7 @@ AI void q4k_tile(int nb, int NC, const q4k_rows *R, const blk_q8_k *const ac[], 
 enum {
     Q4K_KC = 4,     /* super-blocks per repacked chunk (16 KiB of W) */
     Q4K_PANEL = 64, /* columns whose chains live on the stack */
-    Q4K_CT = 8      /* columns per register tile */
+    Q4K_CT = 8      /* columns per register tile (more spill) */
 };
 
 typedef struct {
