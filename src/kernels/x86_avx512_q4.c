@@ -24,7 +24,7 @@
  * Building W: 16 bytes of qs of rows 4m+q (m < 4) go to the 128-bit lanes
  * of V[q]; a 4x4 dword transpose inside each 128-bit lane makes dword
  * lane 4m+q of T[j] = qs dword j of row 4m+q; the nibble split of T[j]
- * gives W[j] and W[4+j]. The 16 rows' d come from one dword gather.
+ * gives W[j] and W[4+j]. The 16 rows' d: 16 scalar loads (halves16).
  *
  * Two loop orders share those pieces:
  *  - few columns (decode, nc <= 4): W lives in registers, each block is
@@ -52,13 +52,10 @@ enum {
 
 typedef struct {
     const uint8_t *rp[16]; /* row r, or row nr-1 for r >= nr */
-    __m512i gidx;          /* rp[r] - rp[0], bytes, for the d gather */
     size_t ws;             /* wstride */
 } wrows;
 
 /* Per column and chunk: -K * sum(a.qs) and f32(a.d) of each block. */
-static_assert(sizeof(blk_q8_0) == 34, "gather offsets below assume 34-byte blocks");
-
 typedef struct {
     int32_t off[CB];
     float da[CB];
@@ -90,6 +87,17 @@ AI __m512i pair_add(__m512i x, __m512i y)
     return _mm512_add_epi32(_mm512_permutex2var_epi32(x, ie, y), _mm512_permutex2var_epi32(x, io, y));
 }
 
+/* The 16 halves at p, p + step, ..., p + 15 * step. Scalar loads and
+ * stores: a vpgatherdd costs ~20 cycles on Zen 4, these run beside the
+ * vector work on the integer ports. */
+AI __m256i halves16(const uint8_t *p, size_t step)
+{
+    uint16_t h[16];
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; i++) memcpy(&h[i], p + (size_t)i * step, 2);
+    return _mm256_loadu_si256((const __m256i *)h);
+}
+
 /* 16 activation blocks from a: off[i] = -K * sum(qs of block i),
  * da[i] = f32(d of block i). kv = K in every byte. */
 AI void act_prep16(const uint8_t *a, __m512i kv, act_chunk *out)
@@ -105,9 +113,7 @@ AI void act_prep16(const uint8_t *a, __m512i kv, act_chunk *out)
     __m512i q2 = pair_add(p[4], p[5]), q3 = pair_add(p[6], p[7]); /* 4 partials */
     __m512i s = pair_add(pair_add(q0, q1), pair_add(q2, q3));     /* 2, then 1 */
     _mm512_storeu_si512(out->off, _mm512_sub_epi32(z, s));
-    const __m512i idx = _mm512_setr_epi32(0, 34, 68, 102, 136, 170, 204, 238, 272, 306, 340, 374, 408, 442, 476, 510);
-    __m512i g = _mm512_i32gather_epi32(idx, a, 1); /* d + 2 quant bytes */
-    _mm512_storeu_ps(out->da, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(g)));
+    _mm512_storeu_ps(out->da, _mm512_cvtph_ps(halves16(a, sizeof(blk_q8_0))));
 }
 
 /* cnt (1..16) blocks: a short chunk is copied, zero-padded, to 16. */
@@ -170,8 +176,10 @@ AI void w_block(const wrows *R, size_t boff, int iq4, __m512i tbl, __m512i W[8],
         W[j] = lo;
         W[4 + j] = hi;
     }
-    __m512i g = _mm512_i32gather_epi32(R->gidx, R->rp[0] + boff, 1); /* d + 2 quant bytes */
-    *dw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(g));
+    uint16_t h[16];
+#pragma GCC unroll 16
+    for (int r = 0; r < 16; r++) memcpy(&h[r], R->rp[r] + boff, 2);
+    *dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)h));
 }
 
 /* One column, one block: the 16 rows' exact block dots (see the top). */
@@ -193,7 +201,7 @@ AI __m512 chain_step(__m512 sum, __m512i isum, __m512 dw, float da)
 }
 
 /* Decode, 8 blocks of the 16 rows straight from the row bytes, d
- * included (no gather): 8 blocks are 144 bytes = 9 pieces of 16 = 36
+ * included (no separate d loads): 8 blocks are 144 bytes = 9 pieces of 16 = 36
  * dwords per row (rows_t16). Dword m belongs to the block pair k = m / 9;
  * with t = m % 9: t < 5 -> block 2k, whose d sits in the low half of t = 0
  * and the next block's d in the high half of t = 4; t >= 5 -> block 2k+1.
@@ -354,16 +362,6 @@ AI void mm_panel(int nb, int nr, int nc, float *s, size_t ldc, const wrows *R, c
     }
 }
 
-/* Reference order, one pair at a time: rows too far apart for the
- * gather's 32-bit offsets (never in practice). */
-static void mm_pairs(int t, int n, int nr, int nc, float *s, size_t ldc, const uint8_t *w, size_t wstride,
-                     const uint8_t *a, size_t astride)
-{
-    for (int r = 0; r < nr; r++)
-        for (int c = 0; c < nc; c++)
-            kern_table_ref.vec_dot[t](n, s + (size_t)c * ldc + r, w + (size_t)r * wstride, a + (size_t)c * astride);
-}
-
 AI void mm_q4(int t, int n, int nr, int nc, float *s, size_t ldc, const void *vw, size_t wstride,
               const void *va, size_t astride)
 {
@@ -371,20 +369,10 @@ AI void mm_q4(int t, int n, int nr, int nc, float *s, size_t ldc, const void *vw
     const uint8_t *w = vw, *a = va;
     const int nb = n / QK_32;
     if (nr <= 0 || nc <= 0) return;
-    if (wstride > (size_t)INT32_MAX / 16) {
-        mm_pairs(t, n, nr, nc, s, ldc, w, wstride, a, astride);
-        return;
-    }
     for (int r0 = 0; r0 < nr; r0 += 16) {
         const int rn = nr - r0 < 16 ? nr - r0 : 16;
         wrows R;
-        int32_t gi[16];
-        for (int r = 0; r < 16; r++) {
-            const int rr = r < rn ? r : rn - 1;
-            R.rp[r] = w + (size_t)(r0 + rr) * wstride;
-            gi[r] = (int32_t)((size_t)rr * wstride);
-        }
-        R.gidx = _mm512_loadu_si512(gi);
+        for (int r = 0; r < 16; r++) R.rp[r] = w + (size_t)(r0 + (r < rn ? r : rn - 1)) * wstride;
         R.ws = wstride;
         float *sr = s + r0;
         int c = 0;
