@@ -33,10 +33,13 @@
 AI __m512i bcast256(const void *p) { return _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)p)); }
 AI __m512i loadu512(const void *p) { return _mm512_loadu_si512(p); }
 
-/* Rows are streamed as 16 (Q4_K) or 2 (Q6_K) interleaved short runs, which
- * the hardware prefetcher does not follow: while a group of rows is
- * processed, the same bytes of the next group (rows + next) are
- * prefetched into L2, one super-block per row per step. */
+/* Both kernels step through a group of 16 rows one super-block of every
+ * row at a time: 16 interleaved short runs, which the hardware prefetcher
+ * does not follow (decode streamed at 6-8 GB/s). So while a group is
+ * processed, the same super-block of the next group's rows (rp + 16 *
+ * wstride: the caller's next call, typically) is prefetched, into L2
+ * (prefetcht1; prefetcht0 streamed no better than nothing), one group
+ * ahead. Prefetches never fault: running past the tensor is harmless. */
 AI void prefetch_rows(const uint8_t *const *rp, int nrows, size_t off, int len)
 {
     for (int r = 0; r < nrows; r++)
@@ -194,7 +197,9 @@ AI void q6k_tile(int nb, int NC, int ws, const uint8_t *const rp[16], __m512i go
             q6_act_load(&ac[c][i], &x[c], ws);
             da[c] = _mm512_set1_ps(ac[c][i].d);
         }
-        /* f16 d of the 16 rows: the dword ending at d (scales[14..15], d) */
+        /* f16 d of the 16 rows: the dword ending at d (scales[14..15], d).
+         * (Building it from scalar loads was cheaper in cache but streamed
+         * slower: the gather also pulls every row's line in early.) */
         const __m512 dw16 = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(
             _mm512_srli_epi32(_mm512_i32gather_epi32(gofs, rp[0] + bo + offsetof(blk_q6_k, d) - 2, 1), 16)));
         _Pragma("GCC unroll 16")
