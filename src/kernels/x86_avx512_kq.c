@@ -305,6 +305,18 @@ AI __m512i q4k_scales(__m512i z)
     return _mm512_ternarylogic_epi32(p, q, _mm512_broadcast_i32x4(_mm_setr_epi32(0, 0x30303030, 0, 0x30303030)), 0xF8);
 }
 
+/* 128-bit lane j of v in all four lanes (j a constant once unrolled; the
+ * switch keeps the immediate literal for clang and -O0). */
+AI __m512i lane_bcast(__m512i v, int j)
+{
+    switch (j) {
+    case 0: return _mm512_shuffle_i32x4(v, v, 0x00);
+    case 1: return _mm512_shuffle_i32x4(v, v, 0x55);
+    case 2: return _mm512_shuffle_i32x4(v, v, 0xAA);
+    default: return _mm512_shuffle_i32x4(v, v, 0xFF);
+    }
+}
+
 /* 16 rows' dwords -> lane r = sum of row r's 16 dwords. Pairs first (the
  * caller may keep only the pair results live). */
 AI __m512i red_pair(__m512i a, __m512i b)
@@ -408,7 +420,7 @@ AI void q4k_tile(int nb, int NC, const q4k_rows *R, const blk_q8_k *const ac[], 
         __m512i u[2][2], v[2][4];
         _Pragma("GCC unroll 16")
         for (int r = 0; r < 16; r++) {
-            const __m512i t = _mm512_shuffle_i32x4(sc[r % 4], sc[r % 4], (r / 4) * 0x55);
+            const __m512i t = lane_bcast(sc[r % 4], r / 4);
             const uint8_t *qs = R->rp[r] + bo + 16;
             const __m512i x0 = loadu512(qs), x1 = loadu512(qs + 64);
             const __m512i wq[4] = {_mm512_and_si512(x0, m4), _mm512_and_si512(_mm512_srli_epi16(x0, 4), m4),
