@@ -428,8 +428,9 @@ static void test_mul_mat(const char *tname, const kern_table *tab)
      * leftovers, decode (nc 1..4) and prefill panels (nc up to 130) */
     static const int shapes[][3] = {{64, 1, 1}, {64, 4, 1}, {96, 7, 3}, {256, 8, 5}, {512, 13, 8}, {4096, 5, 2},
                                     {256, 16, 1}, {512, 32, 2}, {2048, 37, 3}, {768, 16, 4}, {256, 48, 9},
-                                    {512, 19, 33}, {1024, 16, 130}, {2816, 33, 17}};
-    static float x[4096];
+                                    {512, 19, 33}, {1024, 16, 130}, {2816, 33, 17},
+                                    {12288, 16, 3}, {16384, 17, 6}};  /* long rows: the kernels' own fallbacks */
+    static float x[16384];
     int bad = 0, checked = 0, tested = 0;
     for (int k = 0; k < N_TYPES; k++) {
         int t = all_types[k];
