@@ -47,7 +47,7 @@
 enum {
     CB = 16,     /* blocks per chunk (one activation prep covers 16 blocks) */
     PANEL = 64,  /* columns whose chains are kept on the stack (prefill) */
-    NC_FUSED = 4, /* up to this many columns: decode loop order */
+    NC_FUSED = 8, /* up to this many columns: decode loop order */
     GROUPS = 4    /* row groups of 16 sharing one activation prep (prefill) */
 };
 
@@ -166,7 +166,7 @@ AI void w_block(const wrows *R, size_t boff, int iq4, __m512i tbl, __m512i W[8],
     __m512i T[4];
     rows_t16(R, boff + 2, T);
     const __m512i m4 = _mm512_set1_epi8(0x0f);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int j = 0; j < 4; j++) {
         __m512i lo = _mm512_and_si512(T[j], m4);
         __m512i hi = _mm512_and_si512(_mm512_srli_epi16(T[j], 4), m4);
@@ -223,7 +223,7 @@ AI void group8(const wrows *R, size_t B, int nc, const uint8_t *a, size_t astrid
         const int t = m % 9, bl = 2 * (m / 9) + (t >= 5);
         const __m512i x = T[m % 4];
         if (t == 0 || t == 5)
-#pragma GCC unroll 4
+#pragma GCC unroll 8
             for (int c = 0; c < nc; c++) {
                 lo[c] = _mm512_set1_epi32(ac[c].off[i0 + bl]);
                 hi[c] = _mm512_setzero_si512();
@@ -240,7 +240,7 @@ AI void group8(const wrows *R, size_t B, int nc, const uint8_t *a, size_t astrid
             wh = _mm512_and_si512(x, _mm512_set1_epi32((int)((unsigned)mk << 4)));
         }
         const size_t ao = (B + (size_t)bl) * sizeof(blk_q8_0) + (t < 5 ? 4 * t : 2 + 4 * (t - 5));
-#pragma GCC unroll 4
+#pragma GCC unroll 8
         for (int c = 0; c < nc; c++) {
             const uint8_t *q = a + (size_t)c * astride + ao;
             lo[c] = dpbusd_b(lo[c], wl, q);
@@ -249,7 +249,7 @@ AI void group8(const wrows *R, size_t B, int nc, const uint8_t *a, size_t astrid
         if (t == 0) dw_even = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(x));
         if (t == 4) dw_odd = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(x, 16)));
         if (t == 4 || t == 8)
-#pragma GCC unroll 4
+#pragma GCC unroll 8
             for (int c = 0; c < nc; c++) {
                 __m512i isum = _mm512_add_epi32(lo[c], iq4 ? hi[c] : _mm512_srai_epi32(hi[c], 4));
                 acc[c] = chain_step(acc[c], isum, t == 4 ? dw_even : dw_odd, ac[c].da[i0 + bl]);
@@ -261,15 +261,23 @@ AI void group8(const wrows *R, size_t B, int nc, const uint8_t *a, size_t astrid
  * consecutive; harmless past the end): spread over this call's blocks so
  * the next call starts on warm lines. Into L2 (T2 measured best). */
 typedef struct {
-    const uint8_t *base;
-    size_t total, done;
-    int nb;
+    uintptr_t next;  /* first byte after this call's rows (an address only: may lie past the mapping) */
+    size_t total;    /* bytes to prefetch from there, over the call's nb blocks */
+    size_t done;
 } wprefetch;
 
-AI void prefetch_upto(wprefetch *pf, int b_end)
+AI wprefetch prefetch_init(const wrows *R, int rows)
 {
-    size_t tgt = (size_t)b_end * pf->total / (size_t)pf->nb;
-    for (; pf->done < tgt; pf->done += 64) _mm_prefetch((const char *)pf->base + pf->done, _MM_HINT_T2);
+    wprefetch pf = {(uintptr_t)R->rp[0] + (size_t)rows * R->ws, (size_t)rows * R->ws, 0};
+    return pf;
+}
+
+/* Prefetch up to block b_end's share of the next rows (prefetches never
+ * fault, so running past the weights' end is harmless). */
+AI void prefetch_upto(wprefetch *pf, int b_end, int nb)
+{
+    size_t tgt = (size_t)b_end * pf->total / (size_t)nb;
+    for (; pf->done < tgt; pf->done += 64) _mm_prefetch((const char *)(pf->next + pf->done), _MM_HINT_T2);
 }
 
 /* Decode order: nc (<= NC_FUSED) columns, chains in registers. */
@@ -279,28 +287,28 @@ AI void mm_fused(int nb, int nr, int nc, float *s, size_t ldc, const wrows *R, c
     const __m512i kv = _mm512_set1_epi8(iq4 ? (char)128 : 8);
     const __m512i tbl = _mm512_broadcast_i32x4(_mm_add_epi8(
         _mm_loadu_si128((const __m128i *)kern_iq4nl_values), _mm_set1_epi8((char)128)));
-    wprefetch pf = {R->rp[0] + 16 * R->ws, 16 * R->ws, 0, nb};
+    wprefetch pf = prefetch_init(R, 16);
     __m512 acc[NC_FUSED];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int c = 0; c < nc; c++) acc[c] = _mm512_setzero_ps();
     for (int b0 = 0; b0 < nb; b0 += CB) {
         const int cnt = nb - b0 < CB ? nb - b0 : CB;
         act_chunk ac[NC_FUSED];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
         for (int c = 0; c < nc; c++)
             act_prep(a + (size_t)c * astride + (size_t)b0 * sizeof(blk_q8_0), cnt, kv, &ac[c]);
         int i = 0;
         for (; i + 8 <= cnt; i += 8) {
-            prefetch_upto(&pf, b0 + i + 8);
+            prefetch_upto(&pf, b0 + i + 8, nb);
             group8(R, (size_t)(b0 + i), nc, a, astride, ac, i, acc, iq4, tbl);
         }
         for (; i < cnt; i++) {
             const size_t b = (size_t)(b0 + i);
             __m512i W[8];
             __m512 dw;
-            prefetch_upto(&pf, b0 + i + 1);
+            prefetch_upto(&pf, b0 + i + 1, nb);
             w_block(R, b * sizeof(blk_q4_0), iq4, tbl, W, &dw);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
             for (int c = 0; c < nc; c++) {
                 const uint8_t *qs = a + (size_t)c * astride + b * sizeof(blk_q8_0) + 2;
                 acc[c] = chain_step(acc[c], col_isum(W, qs, ac[c].off[i]), dw, ac[c].da[i]);
@@ -308,7 +316,7 @@ AI void mm_fused(int nb, int nr, int nc, float *s, size_t ldc, const wrows *R, c
         }
     }
     const __mmask16 m = (__mmask16)((1u << nr) - 1);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int c = 0; c < nc; c++) _mm512_mask_storeu_ps(s + (size_t)c * ldc, m, acc[c]);
 }
 
@@ -327,6 +335,7 @@ AI void mm_panel(int nb, int ng, int rn, int nc, float *s, size_t ldc, const wro
     act_chunk ac[PANEL];        /* activation prep of the current chunk */
     __m512i wbuf[CB][8];        /* unpacked chunk of one row group */
     __m512 dbuf[CB];
+    wprefetch pf = prefetch_init(&R[0], 16 * ng);
     for (int p0 = 0; p0 < nc; p0 += PANEL) {
         const int np = nc - p0 < PANEL ? nc - p0 : PANEL;
         const uint8_t *ap = a + (size_t)p0 * astride;
@@ -334,6 +343,7 @@ AI void mm_panel(int nb, int ng, int rn, int nc, float *s, size_t ldc, const wro
             for (int c = 0; c < np; c++) sums[g][c] = _mm512_setzero_ps();
         for (int b0 = 0; b0 < nb; b0 += CB) {
             const int cnt = nb - b0 < CB ? nb - b0 : CB;
+            if (p0 == 0) prefetch_upto(&pf, b0 + cnt, nb);
             for (int c = 0; c < np; c++)
                 act_prep(ap + (size_t)c * astride + (size_t)b0 * sizeof(blk_q8_0), cnt, kv, &ac[c]);
             for (int g = 0; g < ng; g++) {
@@ -395,11 +405,15 @@ AI void mm_q4(int t, int n, int nr, int nc, float *s, size_t ldc, const void *vw
         for (int g = 0; g < ng; g++) {
             const int rr = g == ng - 1 ? rn : 16;
             float *sr = s + r0 + 16 * g;
-            switch (nc) {
+            switch (nc) { /* one copy per column count: the loops over columns unroll */
             case 1: mm_fused(nb, rr, 1, sr, ldc, &R[g], a, astride, iq4); break;
             case 2: mm_fused(nb, rr, 2, sr, ldc, &R[g], a, astride, iq4); break;
             case 3: mm_fused(nb, rr, 3, sr, ldc, &R[g], a, astride, iq4); break;
-            default: mm_fused(nb, rr, 4, sr, ldc, &R[g], a, astride, iq4); break;
+            case 4: mm_fused(nb, rr, 4, sr, ldc, &R[g], a, astride, iq4); break;
+            case 5: mm_fused(nb, rr, 5, sr, ldc, &R[g], a, astride, iq4); break;
+            case 6: mm_fused(nb, rr, 6, sr, ldc, &R[g], a, astride, iq4); break;
+            case 7: mm_fused(nb, rr, 7, sr, ldc, &R[g], a, astride, iq4); break;
+            default: mm_fused(nb, rr, 8, sr, ldc, &R[g], a, astride, iq4); break;
             }
         }
     }
