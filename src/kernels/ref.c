@@ -1614,8 +1614,9 @@ static void overlay(kern_table *dst, const kern_table *src)
         if (src->from_float[t]) dst->from_float[t] = src->from_float[t];
         if (src->to_float[t]) dst->to_float[t] = src->to_float[t];
         if (src->vec_dot[t]) dst->vec_dot[t] = src->vec_dot[t];
-        /* a mul_mat is only valid together with the vec_dot it matches */
-        if (src->vec_dot[t]) dst->mul_mat[t] = src->mul_mat[t];
+        /* every table is bit-identical to ref, so any table's mul_mat fits
+         * any table's vec_dot: keep the highest one that has it */
+        if (src->mul_mat[t]) dst->mul_mat[t] = src->mul_mat[t];
     }
     if (src->f16_mad) dst->f16_mad = src->f16_mad;
     if (src->f16_scale) dst->f16_scale = src->f16_scale;
