@@ -1,6 +1,9 @@
 /* kernels/x86_avx512_q4.c — AVX-512 (VNNI) matrix kernels: q4_0 iq4_nl.
  * Declared in quant.h, entries of kern_table_avx512.mul_mat; compiled with
- * the avx512 flags, called only after kern_select checked the CPU.
+ * the avx512 flags, called only after kern_select checked the CPU. Same
+ * contract as kern_mul_mat_fn: any nr, nc, 2-byte aligned rows and strides,
+ * every output bit-identical to ref.c's vec_dot of its pair. No allocation;
+ * up to ~34 KiB of stack (prefill buffers).
  *
  * Both are "chain" types (ref.c): per output, one serial float chain
  *     sum = fmaf((float)isum_b, d_w[b] * d_a[b], sum)      b = 0, 1, ...
@@ -16,24 +19,29 @@
  * its row's 4-element dot; 8 of them give the 16 rows' whole block dots,
  * no horizontal reduction. The quants are unsigned (Q4_0: nib; IQ4_NL:
  * table value + 128), so isum = u . a - K * sum(a) with K = 8 or 128; the
- * -K * sum(a) of each activation block is computed once per call (per
- * chunk) and starts the integer accumulation. All integer steps are exact
+ * -K * sum(a) of each activation block is computed once per call (act_prep)
+ * and starts the integer accumulation. All integer steps are exact
  * (|isum| < 2^20), so their order is free; only the float steps above
  * follow ref.c.
  *
- * Building W: 16 bytes of qs of rows 4m+q (m < 4) go to the 128-bit lanes
- * of V[q]; a 4x4 dword transpose inside each 128-bit lane makes dword
- * lane 4m+q of T[j] = qs dword j of row 4m+q; the nibble split of T[j]
- * gives W[j] and W[4+j]. The 16 rows' d: 16 scalar loads (halves16).
+ * Building W (rows_t16, w_block): 16 bytes of rows 4m+q (m < 4) go to the
+ * 128-bit lanes of V[q]; a 4x4 dword transpose inside each 128-bit lane
+ * gives T[j], dword lane r = bytes 4j..4j+3 of row r; the nibble split of
+ * T[j] gives W[j] and W[4+j].
  *
- * Two loop orders share those pieces:
- *  - few columns (decode, nc <= 4): W lives in registers, each block is
- *    unpacked and used at once for every column (streams the weights once).
- *  - many columns (prefill): a chunk of CB blocks of the 16 rows is
- *    unpacked into a small stack buffer, then every column of a panel runs
- *    over it, 4 columns at a time; the panel's chains wait in a stack array
- *    between chunks (load, CB blocks, store: same per-chain order).
- * Rows beyond nr repeat row nr-1 (nothing read outside the rows, their
+ * Two loop orders:
+ *  - decode, nc <= NC_FUSED (mm_fused): each block is unpacked in registers
+ *    and used at once by every column; the weights stream once. 8 blocks
+ *    at a time are transposed straight from the row bytes, scales included
+ *    (group8), and the next call's rows are prefetched into L2 meanwhile:
+ *    this is DRAM-bound on Zen 4.
+ *  - prefill (mm_panel): a chunk of CB blocks of 16 rows is unpacked once
+ *    into a stack buffer, then every column of a PANEL runs over it, 4
+ *    columns at a time, at about one vpdpbusd per cycle; the chains wait
+ *    in a stack array between chunks (load, CB blocks, store: the same
+ *    per-chain order). Up to GROUPS row groups of one call share the
+ *    activation prep.
+ * Rows beyond nr repeat row nr-1 (nothing is read outside the rows; those
  * lanes are not stored). */
 #include "kernels/kernels.h"
 #include "kernels/quant.h"
@@ -64,8 +72,8 @@ typedef struct {
 
 /* acc + vpdpbusd(w, 4 bytes at p broadcast to every dword lane). GCC does
  * not fold _mm512_set1_epi32(load) into the instruction's {1to16} memory
- * operand; the separate broadcast costs a vector uop per dpbusd, so the
- * folded form is written out. */
+ * operand; each broadcast then needs a register, which with 8 columns
+ * spills (measured 30% slower there), so the folded form is written out. */
 typedef int32_t i32_unaligned __attribute__((aligned(1), may_alias));
 AI __m512i dpbusd_b(__m512i acc, __m512i w, const uint8_t *p)
 {
