@@ -537,6 +537,12 @@ static float float_dot(int type, int gemm, int n, const void *w, const void *x)
 /* Weight rows per kern_mul_mat call: small enough to stay in L1 while every
  * token's activations pass, a multiple of the kernels' 4-row tiles. */
 #define MM_ROW_BLOCK 16
+/* With several tokens the kernels prepare per-column data (activation
+ * sums, repacked tiles) once per call: larger calls share it over more
+ * rows (+15% prefill for Q4_0 at 64). */
+#ifndef MM_ROW_BLOCK_BATCH
+#define MM_ROW_BLOCK_BATCH 64
+#endif
 
 static void mm_worker(void *ctx, int64_t r0, int64_t r1, int ith)
 {
@@ -564,8 +570,9 @@ static void mm_worker(void *ctx, int64_t r0, int64_t r1, int ith)
         /* quantized: a block of weight rows against every token, the rows
          * staying in cache while the tokens pass (weights read once per
          * call however many tokens, users, share it) */
-        for (int64_t r = lo; r < hi; r += MM_ROW_BLOCK) {
-            const int nr = hi - r < MM_ROW_BLOCK ? (int)(hi - r) : MM_ROW_BLOCK;
+        const int64_t rb = j->T >= 2 ? MM_ROW_BLOCK_BATCH : MM_ROW_BLOCK;
+        for (int64_t r = lo; r < hi; r += rb) {
+            const int nr = hi - r < rb ? (int)(hi - r) : (int)rb;
             kern_mul_mat(j->T >= 2 ? j->mm[ft] : j->kt, ft, n, nr, j->T, p->out + (r - p->row0), (size_t)j->ld,
                          (const uint8_t *)p->w->data + (size_t)(r - p->row0) * p->w->row_bytes,
                          p->w->row_bytes, p->act, p->act_stride);
