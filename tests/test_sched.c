@@ -536,8 +536,12 @@ static void test_batching(void)
     settle(sm);
     sched_counters c1 = counters(sm);
     uint64_t steps = c1.steps - c0.steps;
-    T_CHECK(all && steps <= 40 + 8 && c1.max_seqs == 4,
-            "4 jobs x 40 tokens in %llu forward passes (at most 4 sequences per pass: %d)",
+    /* Run one after the other they would take >= 160 passes; together ~44.
+     * The bound leaves room for the worker starting the first job before
+     * the others are submitted (it did: 60 passes once the kernels got
+     * faster), so the check does not depend on timing. */
+    T_CHECK(all && steps <= 4 * 40 * 3 / 4 && c1.max_seqs == 4,
+            "4 jobs x 40 tokens share forward passes: %llu passes, not >= 160 (at most 4 sequences per pass: %d)",
             (unsigned long long)steps, c1.max_seqs);
     T_CHECK(c1.gen_tokens - c0.gen_tokens == 4 * 40 - 4, "decode tokens counted (%llu)",
             (unsigned long long)(c1.gen_tokens - c0.gen_tokens));
