@@ -166,6 +166,12 @@ void kx512_q4_k_mul_mat(int n, int nr, int nc, float *s, size_t ldc, const void 
                         const void *a, size_t astride);
 void kx512_q6_k_mul_mat(int n, int nr, int nc, float *s, size_t ldc, const void *w, size_t wstride,
                         const void *a, size_t astride);
+void kx512_q5_0_mul_mat(int n, int nr, int nc, float *s, size_t ldc, const void *w, size_t wstride,
+                        const void *a, size_t astride);
+void kx512_q4_1_mul_mat(int n, int nr, int nc, float *s, size_t ldc, const void *w, size_t wstride,
+                        const void *a, size_t astride);
+void kx512_q5_1_mul_mat(int n, int nr, int nc, float *s, size_t ldc, const void *w, size_t wstride,
+                        const void *a, size_t astride);
 extern const kern_table kern_table_neon;    /* arm_neon.c: baseline aarch64 ASIMD */
 extern const kern_table kern_table_dotprod; /* arm_dotprod.c: + SDOT, + FP16 */
 

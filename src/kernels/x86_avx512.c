@@ -228,5 +228,7 @@ const kern_table kern_table_avx512 = {
         [KERN_Q4_0] = kx512_q4_0_mul_mat, [KERN_IQ4_NL] = kx512_iq4_nl_mul_mat,
         [KERN_Q8_0] = kx512_q8_0_mul_mat,
         [KERN_Q4_K] = kx512_q4_k_mul_mat, [KERN_Q6_K] = kx512_q6_k_mul_mat,
+        [KERN_Q5_0] = kx512_q5_0_mul_mat, [KERN_Q4_1] = kx512_q4_1_mul_mat,
+        [KERN_Q5_1] = kx512_q5_1_mul_mat,
     },
 };
