@@ -69,7 +69,17 @@ static inline float expf_approx(float x)
                               fmaf(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)),
                          u, fmaf(0x1.ffffecp-1f, b, 1.0f));
     if (fabsf(n) > 192.0f) return n <= 0.0f ? 0.0f : INFINITY;
-    return ldexpf(j, (int)n);
+    /* j * 2^n is exact while the result stays normal (n >= -125), so
+     * multiplying by 2^n built from its bits equals ldexpf, a libm call per
+     * element (checked over all 2^32 inputs); other n take ldexpf */
+    const int ni = (int)n;
+    if (ni >= -125 && ni <= 127) {
+        const uint32_t bits = (uint32_t)(ni + 127) << 23;
+        float p2;
+        memcpy(&p2, &bits, sizeof p2);
+        return j * p2;
+    }
+    return ldexpf(j, ni);
 }
 
 float fwd_expf_approx(float x)
