@@ -56,6 +56,7 @@ enum {
     CB = 16,     /* blocks per chunk (one activation prep covers 16 blocks) */
     PANEL = 64,  /* columns whose chains are kept on the stack (prefill) */
     NC_FUSED = 8, /* up to this many columns: decode loop order */
+    NC_MULTI = 3, /* from this many columns: mm_multi */
     GROUPS = 4    /* row groups of 16 sharing one activation prep (prefill) */
 };
 
@@ -328,6 +329,58 @@ AI void mm_fused(int nb, int nr, int nc, float *s, size_t ldc, const wrows *R, c
     for (int c = 0; c < nc; c++) _mm512_mask_storeu_ps(s + (size_t)c * ldc, m, acc[c]);
 }
 
+/* Several decode columns (NC_MULTI..NC_FUSED): every block of 16 rows is
+ * unpacked once in registers (w_block: 8 clean quant dwords per block, no
+ * d bytes among them) and used at once by all the columns; the hi nibbles
+ * are shifted down once per block, so a column's block costs exactly 8
+ * vpdpbusd + the chain step. The activation prep of a chunk is shared by
+ * the call's row groups: the chunk loop is outside the group loop and the
+ * groups' chains wait in sums[] between chunks (load, the chunk's blocks
+ * in order, store: the same per-chain order). The next call's rows are
+ * prefetched into L2 over the call, as in mm_fused. */
+AI void mm_multi(int nb, int ng, int rn, int nc, float *s, size_t ldc, const wrows *R, const uint8_t *a,
+                 size_t astride, int iq4)
+{
+    const __m512i kv = _mm512_set1_epi8(iq4 ? (char)128 : 8);
+    const __m512i tbl = _mm512_broadcast_i32x4(_mm_add_epi8(
+        _mm_loadu_si128((const __m128i *)kern_iq4nl_values), _mm_set1_epi8((char)128)));
+    __m512 sums[GROUPS][NC_FUSED];
+    wprefetch pf = prefetch_init(&R[0], 16 * ng);
+    for (int g = 0; g < ng; g++)
+#pragma GCC unroll 8
+        for (int c = 0; c < nc; c++) sums[g][c] = _mm512_setzero_ps();
+    for (int b0 = 0; b0 < nb; b0 += CB) {
+        const int cnt = nb - b0 < CB ? nb - b0 : CB;
+        act_chunk ac[NC_FUSED];
+#pragma GCC unroll 8
+        for (int c = 0; c < nc; c++)
+            act_prep(a + (size_t)c * astride + (size_t)b0 * sizeof(blk_q8_0), cnt, kv, &ac[c]);
+        for (int g = 0; g < ng; g++) {
+            __m512 acc[NC_FUSED];
+#pragma GCC unroll 8
+            for (int c = 0; c < nc; c++) acc[c] = sums[g][c];
+            for (int i = 0; i < cnt; i++) {
+                const size_t b = (size_t)(b0 + i);
+                __m512i W[8];
+                __m512 dw;
+                prefetch_upto(&pf, b0 * ng + g * cnt + i + 1, nb * ng);
+                w_block(&R[g], b * sizeof(blk_q4_0), iq4, tbl, W, &dw);
+                const uint8_t *qs = a + b * sizeof(blk_q8_0) + 2;
+#pragma GCC unroll 8
+                for (int c = 0; c < nc; c++)
+                    acc[c] = chain_step(acc[c], col_isum(W, qs + (size_t)c * astride, ac[c].off[i]), dw, ac[c].da[i]);
+            }
+#pragma GCC unroll 8
+            for (int c = 0; c < nc; c++) sums[g][c] = acc[c];
+        }
+    }
+    for (int g = 0; g < ng; g++) {
+        const __mmask16 m = (__mmask16)(g == ng - 1 ? (1u << rn) - 1 : 0xffffu);
+#pragma GCC unroll 8
+        for (int c = 0; c < nc; c++) _mm512_mask_storeu_ps(s + (size_t)c * ldc + 16 * g, m, sums[g][c]);
+    }
+}
+
 /* Prefill order: chunks of CB blocks of up to GROUPS row groups of 16,
  * each unpacked once into a stack buffer; every column of a PANEL-wide
  * panel runs over it, 4 columns at a time. The activation prep of a chunk
@@ -408,6 +461,18 @@ AI void mm_q4(int t, int n, int nr, int nc, float *s, size_t ldc, const void *vw
         }
         if (nc > NC_FUSED) {
             mm_panel(nb, ng, rn, nc, s + r0, ldc, R, a, astride, iq4);
+            continue;
+        }
+        if (nc >= NC_MULTI) {
+            switch (nc) { /* one copy per column count: the loops over columns unroll */
+            case 2: mm_multi(nb, ng, rn, 2, s + r0, ldc, R, a, astride, iq4); break;
+            case 3: mm_multi(nb, ng, rn, 3, s + r0, ldc, R, a, astride, iq4); break;
+            case 4: mm_multi(nb, ng, rn, 4, s + r0, ldc, R, a, astride, iq4); break;
+            case 5: mm_multi(nb, ng, rn, 5, s + r0, ldc, R, a, astride, iq4); break;
+            case 6: mm_multi(nb, ng, rn, 6, s + r0, ldc, R, a, astride, iq4); break;
+            case 7: mm_multi(nb, ng, rn, 7, s + r0, ldc, R, a, astride, iq4); break;
+            default: mm_multi(nb, ng, rn, 8, s + r0, ldc, R, a, astride, iq4); break;
+            }
             continue;
         }
         for (int g = 0; g < ng; g++) {
