@@ -92,9 +92,11 @@ static inline float hsum8_256(__m256 v) /* ref's hsum8 */
  * qh is set). */
 AI __m256i w_unpack(int t, const uint8_t *x)
 {
-    const __m128i v = _mm_loadu_si128((const __m128i *)(x + w_qs(t)));
-    __m256i u = _mm256_and_si256(_mm256_inserti128_si256(_mm256_castsi128_si256(v), _mm_srli_epi16(v, 4), 1),
-                                 _mm256_set1_epi8(0x0f));
+    /* both halves = the 16 qs bytes (a broadcast load: no ALU op), the
+     * upper shifted right by 4 */
+    const __m256i v = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(x + w_qs(t))));
+    const __m256i sh = _mm256_setr_epi16(0, 0, 0, 0, 0, 0, 0, 0, 4, 4, 4, 4, 4, 4, 4, 4);
+    __m256i u = _mm256_and_si256(_mm256_srlv_epi16(v, sh), _mm256_set1_epi8(0x0f));
     if (has_qh(t)) {
         uint32_t h;
         memcpy(&h, x + w_qh(t), 4);
@@ -157,6 +159,168 @@ AI void gemv(int t, int nb, int nr, int nc, float *s, size_t ldc, const uint8_t 
             c += 1;
         }
     }
+}
+
+/* The same with an activation table and several rows side by side. A
+ * single row is one fma chain per block (4 cycles on Zen 4): 22 bytes per
+ * 4 cycles is below DRAM speed, so TR rows go together (independent
+ * chains); their reads are kept sequential in DRAM by prefetching the next
+ * call's rows into L2 meanwhile (prefetch_*), which is what lets several
+ * rows side by side stream at full speed. Per pass of up to TNC columns
+ * the table holds each (column, block)'s lane starts, f16(a.d) and
+ * f16(a.s) as floats; per row and 16 blocks the products d_w * d_a
+ * (ref's d) and f16(w.m) are made in one go (dchunk). Per (row, block):
+ * unpack (4 ops), per column dpbusd, sub, fma. */
+#define TNC 4     /* most columns per pass */
+#define TROWS 4   /* rows side by side */
+#define TBLK 512  /* table capacity in (column, block) pairs */
+
+typedef struct {
+    int32_t st[TBLK][8];  /* [c * nb + b]: lane starts (Q5_0) */
+    float da[TBLK + 16];  /* [c * nb + b]: f16(a.d); 16 spare (read past the end, unused) */
+    float sa[TBLK];       /* [c * nb + b]: f16(a.s) (_1 types) */
+} atab;
+
+typedef struct {
+    uintptr_t next; /* first byte after this call's rows (an address only: may lie past the mapping) */
+    size_t total;   /* bytes to prefetch from there over the call */
+    size_t done;
+} wprefetch;
+
+/* Prefetch the share [0, num / den) of the next rows (prefetches never
+ * fault, so running past the weights' end is harmless). */
+AI void prefetch_upto(wprefetch *pf, size_t num, size_t den)
+{
+    size_t tgt = num * pf->total / den;
+    for (; pf->done < tgt; pf->done += 64) _mm_prefetch((const char *)(pf->next + pf->done), _MM_HINT_T2);
+}
+
+/* cnt (<= 16) halves at p, p + step, ... into h (the rest: 0). Stored
+ * one chunk ahead of their use: a vector load right after 16 scalar
+ * stores cannot be forwarded and stalls. */
+AI void halves_put(uint16_t h[16], const uint8_t *p, size_t step, int cnt)
+{
+    if (cnt == 16) {
+        _Pragma("GCC unroll 16")
+        for (int i = 0; i < 16; i++) memcpy(&h[i], p + (size_t)i * step, 2);
+        return;
+    }
+    memset(h, 0, 32);
+    for (int i = 0; i < cnt; i++) memcpy(&h[i], p + (size_t)i * step, 2);
+}
+
+AI void gemt_rows(int t, int nb, int R, int NC, float *s, size_t ldc, const uint8_t *w, size_t wstride,
+                  const uint8_t *a, size_t astride, const atab *tb, wprefetch *pf, size_t prog, size_t prog_den)
+{
+    const __m256 magic = _mm256_set1_ps(12582912.0f);
+    const size_t ws = (size_t)w_size(t), as = (size_t)a_size(t);
+    __m256 acc[TROWS][TNC];
+    __m128 sm[TROWS][TNC];
+    uint16_t hd[2][TROWS][16], hm[2][TROWS][16]; /* f16(w.d), f16(w.m) of a chunk, double-buffered */
+    _Pragma("GCC unroll 16")
+    for (int i = 0; i < R; i++)
+        _Pragma("GCC unroll 16")
+        for (int c = 0; c < NC; c++) acc[i][c] = _mm256_setzero_ps(), sm[i][c] = _mm_setzero_ps();
+    _Pragma("GCC unroll 16")
+    for (int i = 0; i < R; i++) {
+        const int cnt = nb < 16 ? nb : 16;
+        halves_put(hd[0][i], w + (size_t)i * wstride, ws, cnt);
+        if (has_m(t)) halves_put(hm[0][i], w + (size_t)i * wstride + 2, ws, cnt);
+    }
+    for (int b0 = 0; b0 < nb; b0 += 16) {
+        const int cnt = nb - b0 < 16 ? nb - b0 : 16, slot = (b0 / 16) & 1;
+        float dd[TROWS][TNC][16], mw[TROWS][16];
+        _Pragma("GCC unroll 16")
+        for (int i = 0; i < R; i++) {
+            const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)hd[slot][i]));
+            _Pragma("GCC unroll 16")
+            for (int c = 0; c < NC; c++)
+                _mm512_storeu_ps(dd[i][c], _mm512_mul_ps(dw, _mm512_loadu_ps(&tb->da[c * nb + b0])));
+            if (has_m(t)) _mm512_storeu_ps(mw[i], _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)hm[slot][i])));
+        }
+        if (b0 + 16 < nb) {
+            const int nx = nb - b0 - 16 < 16 ? nb - b0 - 16 : 16;
+            _Pragma("GCC unroll 16")
+            for (int i = 0; i < R; i++) {
+                const uint8_t *x = w + (size_t)i * wstride + (size_t)(b0 + 16) * ws;
+                halves_put(hd[slot ^ 1][i], x, ws, nx);
+                if (has_m(t)) halves_put(hm[slot ^ 1][i], x + 2, ws, nx);
+            }
+        }
+        prefetch_upto(pf, prog + (size_t)(b0 + cnt) * (size_t)R, prog_den);
+        for (int j = 0; j < cnt; j++) {
+            const int b = b0 + j;
+            _Pragma("GCC unroll 16")
+            for (int i = 0; i < R; i++) {
+                const __m256i u = w_unpack(t, w + (size_t)i * wstride + (size_t)b * ws);
+                _Pragma("GCC unroll 16")
+                for (int c = 0; c < NC; c++) {
+                    const uint8_t *aq = a + (size_t)c * astride + (size_t)b * as + a_qs(t);
+                    const __m256i st = t == KERN_Q5_0 ? loadu256(tb->st[c * nb + b]) : _mm256_set1_epi32(MAGIC);
+                    const __m256i l = _mm256_dpbusd_epi32(st, u, loadu256(aq));
+                    acc[i][c] = _mm256_fmadd_ps(_mm256_set1_ps(dd[i][c][j]),
+                                                _mm256_sub_ps(_mm256_castsi256_ps(l), magic), acc[i][c]);
+                    if (has_m(t)) sm[i][c] = _mm_fmadd_ss(_mm_set_ss(mw[i][j]), _mm_set_ss(tb->sa[c * nb + b]), sm[i][c]);
+                }
+            }
+        }
+    }
+    _Pragma("GCC unroll 16")
+    for (int i = 0; i < R; i++)
+        _Pragma("GCC unroll 16")
+        for (int c = 0; c < NC; c++) {
+            float v = hsum8_256(acc[i][c]);
+            if (has_m(t)) v = v + _mm_cvtss_f32(sm[i][c]);
+            s[(size_t)c * ldc + i] = v;
+        }
+}
+
+/* NC columns (1..TNC) of the table, all rows: TROWS at a time, then the
+ * rest one by one. */
+AI void gemt_cols(int t, int nb, int nr, int NC, float *s, size_t ldc, const uint8_t *w, size_t wstride,
+                  const uint8_t *a, size_t astride, const atab *tb, wprefetch *pf)
+{
+    const size_t den = (size_t)nr * (size_t)nb;
+    int r = 0;
+    for (; r + TROWS <= nr; r += TROWS)
+        gemt_rows(t, nb, TROWS, NC, s + r, ldc, w + (size_t)r * wstride, wstride, a, astride, tb, pf,
+                  (size_t)r * nb, den);
+    for (; r < nr; r++)
+        gemt_rows(t, nb, 1, NC, s + r, ldc, w + (size_t)r * wstride, wstride, a, astride, tb, pf, (size_t)r * nb,
+                  den);
+}
+
+/* nc columns (nc <= 8) in passes of up to TNC that fit the table; 0 if
+ * not even one column fits (very long rows): the caller takes gemv. */
+AI int gemt(int t, int nb, int nr, int nc, float *s, size_t ldc, const uint8_t *w, size_t wstride,
+            const uint8_t *a, size_t astride)
+{
+    int per = nb ? TBLK / nb : TNC;
+    if (per > TNC) per = TNC;
+    if (per < 1) return 0;
+    const size_t as = (size_t)a_size(t);
+    atab tb;
+    for (int c0 = 0; c0 < nc; c0 += per) {
+        const int NC = nc - c0 < per ? nc - c0 : per;
+        const uint8_t *ap = a + (size_t)c0 * astride;
+        for (int c = 0; c < NC; c++)
+            for (int b = 0; b < nb; b++) {
+                const uint8_t *ab = ap + (size_t)c * astride + (size_t)b * as;
+                if (t == KERN_Q5_0) _mm256_storeu_si256((__m256i *)tb.st[c * nb + b], lane_start(t, loadu256(ab + a_qs(t))));
+                tb.da[c * nb + b] = h2f(ab);
+                if (has_m(t)) tb.sa[c * nb + b] = h2f(ab + 2);
+            }
+        /* the next call's rows (when rows are consecutive), in the last pass */
+        wprefetch pf = {(uintptr_t)w + (size_t)nr * wstride, c0 + NC >= nc ? (size_t)nr * wstride : 0, 0};
+        float *sc = s + (size_t)c0 * ldc;
+        switch (NC) {
+        case 1: gemt_cols(t, nb, nr, 1, sc, ldc, w, wstride, ap, astride, &tb, &pf); break;
+        case 2: gemt_cols(t, nb, nr, 2, sc, ldc, w, wstride, ap, astride, &tb, &pf); break;
+        case 3: gemt_cols(t, nb, nr, 3, sc, ldc, w, wstride, ap, astride, &tb, &pf); break;
+        default: gemt_cols(t, nb, nr, 4, sc, ldc, w, wstride, ap, astride, &tb, &pf); break;
+        }
+    }
+    return 1;
 }
 
 /* ----------------------------------------------------------------- panel */
@@ -370,7 +534,7 @@ AI void mm_q5(int t, int n, int nr, int nc, float *s, size_t ldc, const void *w,
     /* the panel's gathers take row offsets as int32 */
     if (nc > 8 && nb > 0 && wstride <= (size_t)INT32_MAX / P_ROWS)
         panel_run(t, nb, nr, nc, s, ldc, w, wstride, a, astride);
-    else
+    else if (!gemt(t, nb, nr, nc, s, ldc, w, wstride, a, astride))
         gemv(t, nb, nr, nc, s, ldc, w, wstride, a, astride);
 }
 
