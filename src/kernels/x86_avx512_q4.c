@@ -266,6 +266,84 @@ AI void group8(const wrows *R, size_t B, int nc, const uint8_t *a, size_t astrid
     }
 }
 
+/* The activation side of the seam dwords of group8m: per column and block,
+ * qs bytes 14, 15, 0, 1 (lo) and 30, 31, 16, 17 (hi) as one dword each. */
+typedef struct {
+    int32_t lo[CB], hi[CB];
+} act_seam;
+
+AI void seam_prep(const uint8_t *a, int cnt, act_seam *out)
+{
+    for (int i = 0; i < cnt; i++) {
+        const uint8_t *q = a + (size_t)i * sizeof(blk_q8_0) + 2;
+        uint16_t p0, p1, p2, p3;
+        memcpy(&p0, q + 14, 2), memcpy(&p1, q, 2), memcpy(&p2, q + 30, 2), memcpy(&p3, q + 16, 2);
+        out->lo[i] = (int32_t)((uint32_t)p0 | (uint32_t)p1 << 16);
+        out->hi[i] = (int32_t)((uint32_t)p2 | (uint32_t)p3 << 16);
+    }
+}
+
+/* Several columns, 8 blocks of the 16 rows straight from the row bytes,
+ * as in group8 (same 36 transposed dwords, d taken from dwords t = 0 and
+ * t = 4), but no dot product is spent on d bytes: the two dwords of block
+ * 2k that hold d bytes (t = 0: d, q0, q1; t = 4: q14, q15, next d) are
+ * merged into one "seam" dword q14 q15 q0 q1, which meets the column's
+ * seam dword from seam_prep. So a column's block costs exactly 8 vpdpbusd
+ * (lo and hi nibbles, the hi ones shifted down once for all columns) and
+ * the chain step. nc < 4: lo and hi nibbles in two integer chains (enough
+ * independent vpdpbusd in flight); else one. */
+AI void group8m(const wrows *R, size_t B, int nc, const uint8_t *a, size_t astride, const act_chunk *ac,
+                const act_seam *sm, int i0, __m512 *acc, int iq4, __m512i tbl)
+{
+    const size_t wo = B * sizeof(blk_q4_0);
+    const int two = nc < 4;
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    __m512i lo[NC_FUSED], hi[NC_FUSED], T[4], x0 = _mm512_setzero_si512();
+    __m512 dw_even = _mm512_setzero_ps(), dw_odd = _mm512_setzero_ps();
+#pragma GCC unroll 36
+    for (int m = 0; m < 36; m++) {
+        if (m % 4 == 0) rows_t16(R, wo + 4 * (size_t)m, T);
+        const int t = m % 9, bl = 2 * (m / 9) + (t >= 5);
+        __m512i x = T[m % 4];
+        if (t == 0) { /* d of block 2k, and q0 q1 kept for the seam */
+            x0 = x;
+            dw_even = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(x));
+            continue;
+        }
+        if (t == 1 || t == 5)
+#pragma GCC unroll 8
+            for (int c = 0; c < nc; c++) {
+                lo[c] = _mm512_set1_epi32(ac[c].off[i0 + bl]);
+                hi[c] = _mm512_setzero_si512();
+            }
+        if (t == 4) { /* q14 q15 of block 2k, d of block 2k+1 */
+            dw_odd = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(x, 16)));
+            x = _mm512_mask_blend_epi16(0xAAAAAAAAu, x, x0);
+        }
+        __m512i wl = _mm512_and_si512(x, m4), wh = _mm512_and_si512(_mm512_srli_epi16(x, 4), m4);
+        if (iq4) {
+            wl = _mm512_shuffle_epi8(tbl, wl);
+            wh = _mm512_shuffle_epi8(tbl, wh);
+        }
+        const size_t ao = (B + (size_t)bl) * sizeof(blk_q8_0) + (t < 5 ? 4 * t : 2 + 4 * (t - 5));
+#pragma GCC unroll 8
+        for (int c = 0; c < nc; c++) {
+            const uint8_t *ql = a + (size_t)c * astride + ao, *qh = ql + 16;
+            if (t == 4) ql = (const uint8_t *)&sm[c].lo[i0 + bl], qh = (const uint8_t *)&sm[c].hi[i0 + bl];
+            lo[c] = dpbusd_b(lo[c], wl, ql);
+            if (two)
+                hi[c] = dpbusd_b(hi[c], wh, qh);
+            else
+                lo[c] = dpbusd_b(lo[c], wh, qh);
+        }
+        if (t == 4 || t == 8)
+#pragma GCC unroll 8
+            for (int c = 0; c < nc; c++)
+                acc[c] = chain_step(acc[c], two ? _mm512_add_epi32(lo[c], hi[c]) : lo[c], t == 4 ? dw_even : dw_odd,
+                                    ac[c].da[i0 + bl]);
+    }
+}
+
 /* Software prefetch of the next 16 rows (the next call's, when rows are
  * consecutive; harmless past the end): spread over this call's blocks so
  * the next call starts on warm lines. Into L2 (T2 measured best). */
@@ -352,14 +430,22 @@ AI void mm_multi(int nb, int ng, int rn, int nc, float *s, size_t ldc, const wro
     for (int b0 = 0; b0 < nb; b0 += CB) {
         const int cnt = nb - b0 < CB ? nb - b0 : CB;
         act_chunk ac[NC_FUSED];
+        act_seam sm[NC_FUSED];
 #pragma GCC unroll 8
-        for (int c = 0; c < nc; c++)
+        for (int c = 0; c < nc; c++) {
             act_prep(a + (size_t)c * astride + (size_t)b0 * sizeof(blk_q8_0), cnt, kv, &ac[c]);
+            seam_prep(a + (size_t)c * astride + (size_t)b0 * sizeof(blk_q8_0), cnt, &sm[c]);
+        }
         for (int g = 0; g < ng; g++) {
             __m512 acc[NC_FUSED];
 #pragma GCC unroll 8
             for (int c = 0; c < nc; c++) acc[c] = sums[g][c];
-            for (int i = 0; i < cnt; i++) {
+            int i = 0;
+            for (; i + 8 <= cnt; i += 8) {
+                prefetch_upto(&pf, b0 * ng + g * cnt + i + 8, nb * ng);
+                group8m(&R[g], (size_t)(b0 + i), nc, a, astride, ac, sm, i, acc, iq4, tbl);
+            }
+            for (; i < cnt; i++) {
                 const size_t b = (size_t)(b0 + i);
                 __m512i W[8];
                 __m512 dw;
