@@ -29,12 +29,19 @@
  * gives T[j], dword lane r = bytes 4j..4j+3 of row r; the nibble split of
  * T[j] gives W[j] and W[4+j].
  *
- * Two loop orders:
- *  - decode, nc <= NC_FUSED (mm_fused): each block is unpacked in registers
- *    and used at once by every column; the weights stream once. 8 blocks
- *    at a time are transposed straight from the row bytes, scales included
- *    (group8), and the next call's rows are prefetched into L2 meanwhile:
- *    this is DRAM-bound on Zen 4.
+ * Three loop orders:
+ *  - decode, nc = 1 (mm_fused): each block is unpacked in registers and
+ *    used at once; the weights stream once. 8 blocks at a time are
+ *    transposed straight from the row bytes, scales included (group8), and
+ *    the next call's rows are prefetched into L2 meanwhile, in small steps
+ *    (bursts of a few dozen prefetches measured 10-15% slower streaming).
+ *  - several users decoding together, 2 <= nc <= NC_FUSED (mm_multi): the
+ *    same, but the two dwords of each block holding d bytes are merged
+ *    into one "seam" dword so that a column's block costs exactly 8
+ *    vpdpbusd (group8m), the hi nibbles are shifted once for all columns,
+ *    and the activation prep is shared by the call's row groups. Near the
+ *    vpdpbusd + vmulps + vfmadd port bound (~10 cycles per 16-row block
+ *    and column on Zen 4) plus the unpack.
  *  - prefill (mm_panel): a chunk of CB blocks of 16 rows is unpacked once
  *    into a stack buffer, then every column of a PANEL runs over it, 4
  *    columns at a time, at about one vpdpbusd per cycle; the chains wait
@@ -56,7 +63,7 @@ enum {
     CB = 16,     /* blocks per chunk (one activation prep covers 16 blocks) */
     PANEL = 64,  /* columns whose chains are kept on the stack (prefill) */
     NC_FUSED = 8, /* up to this many columns: decode loop order */
-    NC_MULTI = 3, /* from this many columns: mm_multi */
+    NC_MULTI = 2, /* from this many columns: mm_multi */
     GROUPS = 4    /* row groups of 16 sharing one activation prep (prefill) */
 };
 
@@ -210,6 +217,29 @@ AI __m512 chain_step(__m512 sum, __m512i isum, __m512 dw, float da)
     return _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(dw, _mm512_set1_ps(da)), sum);
 }
 
+/* Software prefetch of the next 16 rows (the next call's, when rows are
+ * consecutive; harmless past the end): spread over this call's blocks so
+ * the next call starts on warm lines. Into L2 (T2 measured best). */
+typedef struct {
+    uintptr_t next;  /* first byte after this call's rows (an address only: may lie past the mapping) */
+    size_t total;    /* bytes to prefetch from there, over the call's nb blocks */
+    size_t done;
+} wprefetch;
+
+AI wprefetch prefetch_init(const wrows *R, int rows)
+{
+    wprefetch pf = {(uintptr_t)R->rp[0] + (size_t)rows * R->ws, (size_t)rows * R->ws, 0};
+    return pf;
+}
+
+/* Prefetch up to block b_end's share of the next rows (prefetches never
+ * fault, so running past the weights' end is harmless). */
+AI void prefetch_upto(wprefetch *pf, int b_end, int nb)
+{
+    size_t tgt = (size_t)b_end * pf->total / (size_t)nb;
+    for (; pf->done < tgt; pf->done += 64) _mm_prefetch((const char *)(pf->next + pf->done), _MM_HINT_T2);
+}
+
 /* Decode, 8 blocks of the 16 rows straight from the row bytes, d
  * included (no separate d loads): 8 blocks are 144 bytes = 9 pieces of 16 = 36
  * dwords per row (rows_t16). Dword m belongs to the block pair k = m / 9;
@@ -221,14 +251,17 @@ AI __m512 chain_step(__m512 sum, __m512i isum, __m512 dw, float da)
  * the high nibbles. Q4_0 keeps the high nibbles in place (16 * nib, no
  * shift per dword) and divides that chain's exact total by 16. */
 AI void group8(const wrows *R, size_t B, int nc, const uint8_t *a, size_t astride, const act_chunk *ac,
-               int i0, __m512 *acc, int iq4, __m512i tbl)
+               int i0, __m512 *acc, int iq4, __m512i tbl, wprefetch *pf, int pnum, int pden)
 {
     const size_t wo = B * sizeof(blk_q4_0);
     __m512i lo[NC_FUSED], hi[NC_FUSED], T[4];
     __m512 dw_even = _mm512_setzero_ps(), dw_odd = _mm512_setzero_ps();
 #pragma GCC unroll 36
     for (int m = 0; m < 36; m++) {
-        if (m % 4 == 0) rows_t16(R, wo + 4 * (size_t)m, T);
+        if (m % 4 == 0) {
+            prefetch_upto(pf, 9 * pnum + 8 * (m / 4 + 1), 9 * pden);
+            rows_t16(R, wo + 4 * (size_t)m, T);
+        }
         const int t = m % 9, bl = 2 * (m / 9) + (t >= 5);
         const __m512i x = T[m % 4];
         if (t == 0 || t == 5)
@@ -293,7 +326,8 @@ AI void seam_prep(const uint8_t *a, int cnt, act_seam *out)
  * the chain step. nc < 4: lo and hi nibbles in two integer chains (enough
  * independent vpdpbusd in flight); else one. */
 AI void group8m(const wrows *R, size_t B, int nc, const uint8_t *a, size_t astride, const act_chunk *ac,
-                const act_seam *sm, int i0, __m512 *acc, int iq4, __m512i tbl)
+                const act_seam *sm, int i0, __m512 *acc, int iq4, __m512i tbl, wprefetch *pf, int pnum,
+                int pden)
 {
     const size_t wo = B * sizeof(blk_q4_0);
     const int two = nc < 4;
@@ -302,7 +336,10 @@ AI void group8m(const wrows *R, size_t B, int nc, const uint8_t *a, size_t astri
     __m512 dw_even = _mm512_setzero_ps(), dw_odd = _mm512_setzero_ps();
 #pragma GCC unroll 36
     for (int m = 0; m < 36; m++) {
-        if (m % 4 == 0) rows_t16(R, wo + 4 * (size_t)m, T);
+        if (m % 4 == 0) { /* prefetch in 9 small steps: bursts would be partly dropped */
+            prefetch_upto(pf, 9 * pnum + 8 * (m / 4 + 1), 9 * pden);
+            rows_t16(R, wo + 4 * (size_t)m, T);
+        }
         const int t = m % 9, bl = 2 * (m / 9) + (t >= 5);
         __m512i x = T[m % 4];
         if (t == 0) { /* d of block 2k, and q0 q1 kept for the seam */
@@ -344,29 +381,6 @@ AI void group8m(const wrows *R, size_t B, int nc, const uint8_t *a, size_t astri
     }
 }
 
-/* Software prefetch of the next 16 rows (the next call's, when rows are
- * consecutive; harmless past the end): spread over this call's blocks so
- * the next call starts on warm lines. Into L2 (T2 measured best). */
-typedef struct {
-    uintptr_t next;  /* first byte after this call's rows (an address only: may lie past the mapping) */
-    size_t total;    /* bytes to prefetch from there, over the call's nb blocks */
-    size_t done;
-} wprefetch;
-
-AI wprefetch prefetch_init(const wrows *R, int rows)
-{
-    wprefetch pf = {(uintptr_t)R->rp[0] + (size_t)rows * R->ws, (size_t)rows * R->ws, 0};
-    return pf;
-}
-
-/* Prefetch up to block b_end's share of the next rows (prefetches never
- * fault, so running past the weights' end is harmless). */
-AI void prefetch_upto(wprefetch *pf, int b_end, int nb)
-{
-    size_t tgt = (size_t)b_end * pf->total / (size_t)nb;
-    for (; pf->done < tgt; pf->done += 64) _mm_prefetch((const char *)(pf->next + pf->done), _MM_HINT_T2);
-}
-
 /* Decode order: nc (<= NC_FUSED) columns, chains in registers. */
 AI void mm_fused(int nb, int nr, int nc, float *s, size_t ldc, const wrows *R, const uint8_t *a,
                  size_t astride, int iq4)
@@ -386,8 +400,7 @@ AI void mm_fused(int nb, int nr, int nc, float *s, size_t ldc, const wrows *R, c
             act_prep(a + (size_t)c * astride + (size_t)b0 * sizeof(blk_q8_0), cnt, kv, &ac[c]);
         int i = 0;
         for (; i + 8 <= cnt; i += 8) {
-            prefetch_upto(&pf, b0 + i + 8, nb);
-            group8(R, (size_t)(b0 + i), nc, a, astride, ac, i, acc, iq4, tbl);
+            group8(R, (size_t)(b0 + i), nc, a, astride, ac, i, acc, iq4, tbl, &pf, b0 + i, nb);
         }
         for (; i < cnt; i++) {
             const size_t b = (size_t)(b0 + i);
@@ -442,8 +455,8 @@ AI void mm_multi(int nb, int ng, int rn, int nc, float *s, size_t ldc, const wro
             for (int c = 0; c < nc; c++) acc[c] = sums[g][c];
             int i = 0;
             for (; i + 8 <= cnt; i += 8) {
-                prefetch_upto(&pf, b0 * ng + g * cnt + i + 8, nb * ng);
-                group8m(&R[g], (size_t)(b0 + i), nc, a, astride, ac, sm, i, acc, iq4, tbl);
+                group8m(&R[g], (size_t)(b0 + i), nc, a, astride, ac, sm, i, acc, iq4, tbl, &pf, b0 * ng + g * cnt + i,
+                        nb * ng);
             }
             for (; i < cnt; i++) {
                 const size_t b = (size_t)(b0 + i);
