@@ -694,7 +694,14 @@ FAST static void attn_one(const attn_job *a, const fwd_seg *g, int h, int t, flo
     }
 
     float S = 0.0f, M = -INFINITY;
-    for (int j = 0; j <= pos; j++) {
+    if (f16) {
+        /* the whole per-position loop in one kernel call (same operations) */
+        const size_t es = sizeof(kern_f16);
+        kt->attn_f16(pos + 1, DK, DV, q16, kv_row(kv, kv->k, kv->dim_k, a->layer, 0, hk * DK),
+                     (size_t)kv->dim_k * es, kv_row(kv, kv->v, kv->dim_v, a->layer, 0, hk * DV),
+                     (size_t)kv->dim_v * es, scale, vkq16, &S, &M);
+    }
+    for (int j = 0; !f16 && j <= pos; j++) {
         const void *kr = kv_row(kv, kv->k, kv->dim_k, a->layer, j, hk * DK);
         const void *vr = kv_row(kv, kv->v, kv->dim_v, a->layer, j, hk * DV);
         float s;

@@ -14,6 +14,7 @@
 
 #include "kernels/kernels.h"
 #include "kernels/quant.h"
+#include "kernels/attn_impl.h"
 
 #include <arm_neon.h>
 #include <math.h>
@@ -612,6 +613,12 @@ static void f32_mad(int n, float *y, const float *x, float s)
     for (; i < n; i++) y[i] = fmaf(x[i], s, y[i]);
 }
 
+static void attn_f16(int n, int dk, int dv, const kern_f16 *q16, const void *k, size_t ks, const void *v,
+                     size_t vs, float scale, kern_f16 *vkq16, float *S, float *M)
+{
+    attn_f16_body(n, dk, dv, q16, k, ks, v, vs, scale, vkq16, S, M, f16_vec_dot, f16_mad, f16_scale);
+}
+
 /* ------------------------------------------------------------------ table */
 
 #define ARM_TABLE_ENTRIES                                                            \
@@ -630,6 +637,6 @@ static void f32_mad(int n, float *y, const float *x, float s)
         [KERN_Q6_K] = q6_k_vec_dot, [KERN_Q8_K] = q8_k_vec_dot,                      \
         [KERN_IQ4_NL] = iq4_nl_vec_dot, [KERN_IQ4_XS] = iq4_xs_vec_dot,              \
     },                                                                               \
-    .f16_mad = f16_mad, .f16_scale = f16_scale, .f32_mad = f32_mad,
+    .f16_mad = f16_mad, .f16_scale = f16_scale, .f32_mad = f32_mad, .attn_f16 = attn_f16,
 
 #endif

@@ -100,6 +100,18 @@ typedef void (*kern_f16_mad_fn)(int n, kern_f16 *y, const kern_f16 *x, float s);
 /* f32_mad: y[i] = fmaf(x[i], s, y[i]) (one FMA chain step per element;
  * attention's tiled score and V products). */
 typedef void (*kern_f32_mad_fn)(int n, float *y, const float *x, float s);
+/* attn_f16: one query row of F16 flash attention at decode over n key
+ * positions (llama.cpp's per-position online softmax): for each position j
+ *   s = vec_dot[F16](dk, K_j, q16) * scale + 0.0f;
+ *   if s > M: ms = expf(M_old - s), M = s, f16_scale(dv, vkq16, ms), vs = 1
+ *   else:     ms = 1, vs = expf(s - M);
+ *   f16_mad(dv, vkq16, V_j, vs); S = fmaf(S, ms, vs).
+ * K_j = k + j * ks bytes, V_j = v + j * vs bytes (F16 rows). S and M are
+ * read and written (start: 0 and -INFINITY); vkq16 is the caller's
+ * accumulator (start: zeros). */
+typedef void (*kern_attn_f16_fn)(int n, int dk, int dv, const kern_f16 *q16, const void *k, size_t ks,
+                                 const void *v, size_t vs, float scale, kern_f16 *vkq16, float *S,
+                                 float *M);
 typedef void (*kern_f16_scale_fn)(int n, kern_f16 *y, float s);
 
 typedef struct kern_table {
@@ -111,6 +123,7 @@ typedef struct kern_table {
     kern_f16_mad_fn f16_mad;
     kern_f16_scale_fn f16_scale;
     kern_f32_mad_fn f32_mad;
+    kern_attn_f16_fn attn_f16;
 } kern_table;
 
 extern const kern_table kern_table_ref;

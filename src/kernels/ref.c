@@ -44,6 +44,7 @@
  */
 #include "kernels/kernels.h"
 #include "kernels/quant.h"
+#include "kernels/attn_impl.h"
 
 #include <float.h>
 #include <math.h>
@@ -1498,6 +1499,12 @@ static void f16_scale(int n, kern_f16 *y, float s)
     for (int i = 0; i < n; i++) y[i] = kern_f32_to_f16(f16f(y[i]) * s);
 }
 
+static void attn_f16(int n, int dk, int dv, const kern_f16 *q16, const void *k, size_t ks, const void *v,
+                     size_t vs, float scale, kern_f16 *vkq16, float *S, float *M)
+{
+    attn_f16_body(n, dk, dv, q16, k, ks, v, vs, scale, vkq16, S, M, f16_vec_dot, f16_mad, f16_scale);
+}
+
 /* ================================================================ table */
 
 const kern_table kern_table_ref = {
@@ -1538,6 +1545,7 @@ const kern_table kern_table_ref = {
     .f16_mad = f16_mad,
     .f16_scale = f16_scale,
     .f32_mad = f32_mad,
+    .attn_f16 = attn_f16,
 };
 
 /* ================================================= weight quantization */
@@ -1621,6 +1629,7 @@ static void overlay(kern_table *dst, const kern_table *src)
     if (src->f16_mad) dst->f16_mad = src->f16_mad;
     if (src->f16_scale) dst->f16_scale = src->f16_scale;
     if (src->f32_mad) dst->f32_mad = src->f32_mad;
+    if (src->attn_f16) dst->attn_f16 = src->attn_f16;
 }
 
 static void merge_tables(void)

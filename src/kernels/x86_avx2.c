@@ -13,6 +13,7 @@
  */
 #include "kernels/kernels.h"
 #include "kernels/quant.h"
+#include "kernels/attn_impl.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -786,6 +787,12 @@ static void f16_scale(int n, kern_f16 *y, float s)
     for (; i < n; i++) y[i] = kern_f32_to_f16(h2f(y[i]) * s);
 }
 
+static void attn_f16(int n, int dk, int dv, const kern_f16 *q16, const void *k, size_t ks, const void *v,
+                     size_t vs, float scale, kern_f16 *vkq16, float *S, float *M)
+{
+    attn_f16_body(n, dk, dv, q16, k, ks, v, vs, scale, vkq16, S, M, f16_vec_dot, f16_mad, f16_scale);
+}
+
 /* ---------------------------------------------------------------- table */
 
 const kern_table kern_table_avx2 = {
@@ -813,4 +820,5 @@ const kern_table kern_table_avx2 = {
     .f16_mad = f16_mad,
     .f16_scale = f16_scale,
     .f32_mad = f32_mad,
+    .attn_f16 = attn_f16,
 };

@@ -11,6 +11,7 @@
  */
 #include "kernels/kernels.h"
 #include "kernels/quant.h"
+#include "kernels/attn_impl.h"
 
 #include <immintrin.h>
 #include <math.h>
@@ -214,6 +215,39 @@ static void iq4_nl_vec_dot(int n, float *s, const void *vw, const void *va)
     *s = sum;
 }
 
+/* ------------------------------------------------ F16 attention (decode) */
+
+static void f16_mad(int n, kern_f16 *y, const kern_f16 *x, float s)
+{
+    const int np = n & ~63;
+    const __m512 vs = _mm512_set1_ps(s);
+    int i = 0;
+    for (; i < np; i += 16)
+        _mm256_storeu_si256((__m256i *)(y + i),
+                            _mm512_cvtps_ph(_mm512_fmadd_ps(load_f16x16(x + i), vs, load_f16x16(y + i)),
+                                            _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++) {
+        float p = h2f(x[i]) * s;   /* the tail is not fused */
+        y[i] = kern_f32_to_f16(h2f(y[i]) + p);
+    }
+}
+
+static void f16_scale(int n, kern_f16 *y, float s)
+{
+    const __m512 vs = _mm512_set1_ps(s);
+    int i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm256_storeu_si256((__m256i *)(y + i),
+                            _mm512_cvtps_ph(_mm512_mul_ps(load_f16x16(y + i), vs), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; i++) y[i] = kern_f32_to_f16(h2f(y[i]) * s);
+}
+
+static void attn_f16(int n, int dk, int dv, const kern_f16 *q16, const void *k, size_t ks, const void *v,
+                     size_t vs, float scale, kern_f16 *vkq16, float *S, float *M)
+{
+    attn_f16_body(n, dk, dv, q16, k, ks, v, vs, scale, vkq16, S, M, f16_vec_dot, f16_mad, f16_scale);
+}
+
 /* ---------------------------------------------------------------- table */
 
 const kern_table kern_table_avx512 = {
@@ -224,6 +258,9 @@ const kern_table kern_table_avx512 = {
         [KERN_F32] = f32_vec_dot, [KERN_F16] = f16_vec_dot, [KERN_BF16] = bf16_vec_dot,
         [KERN_Q8_0] = q8_0_vec_dot, [KERN_Q4_0] = q4_0_vec_dot, [KERN_IQ4_NL] = iq4_nl_vec_dot,
     },
+    .f16_mad = f16_mad,
+    .f16_scale = f16_scale,
+    .attn_f16 = attn_f16,
     .mul_mat = {
         [KERN_Q4_0] = kx512_q4_0_mul_mat, [KERN_IQ4_NL] = kx512_iq4_nl_mul_mat,
         [KERN_Q8_0] = kx512_q8_0_mul_mat,
