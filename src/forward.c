@@ -701,12 +701,11 @@ FAST static void attn_one(const attn_job *a, const fwd_seg *g, int h, int t, flo
                      (size_t)kv->dim_k * es, kv_row(kv, kv->v, kv->dim_v, a->layer, 0, hk * DV),
                      (size_t)kv->dim_v * es, scale, vkq16, &S, &M);
     }
+    /* F32 cache: the same online softmax with an F32 accumulator */
     for (int j = 0; !f16 && j <= pos; j++) {
-        const void *kr = kv_row(kv, kv->k, kv->dim_k, a->layer, j, hk * DK);
-        const void *vr = kv_row(kv, kv->v, kv->dim_v, a->layer, j, hk * DV);
-        float s;
-        if (f16) kt->vec_dot[KERN_F16](DK, &s, kr, q16);   /* = ggml_vec_dot_f16 */
-        else s = dot_f32(DK, kr, q);
+        const float *kr = kv_row(kv, kv->k, kv->dim_k, a->layer, j, hk * DK);
+        const float *v = kv_row(kv, kv->v, kv->dim_v, a->layer, j, hk * DV);
+        float s = dot_f32(DK, kr, q);
         s = s * scale;
         s += 0.0f;   /* the causal mask's value for a visible position */
         const float Mold = M;
@@ -714,19 +713,11 @@ FAST static void attn_one(const attn_job *a, const fwd_seg *g, int h, int t, flo
         if (s > M) {
             M = s;
             ms = expf(Mold - M);
-            if (f16)
-                kt->f16_scale(DV, vkq16, ms);
-            else
-                for (int d = 0; d < DV; d++) vkq32[d] *= ms;
+            for (int d = 0; d < DV; d++) vkq32[d] *= ms;
         } else {
             vs = expf(s - M);
         }
-        if (f16) {
-            kt->f16_mad(DV, vkq16, vr, vs);   /* ggml_vec_mad_f16: SIMD FMA body, scalar tail */
-        } else {
-            const float *v = vr;
-            for (int d = 0; d < DV; d++) vkq32[d] = fmaf(v[d], vs, vkq32[d]);
-        }
+        for (int d = 0; d < DV; d++) vkq32[d] = fmaf(v[d], vs, vkq32[d]);
         S = CONTRACT(S, ms, vs);   /* contracted in ggml's build (measured) */
     }
     if (f16)

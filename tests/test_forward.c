@@ -700,6 +700,41 @@ static void test_batch(thread_pool *tp)
     }
 }
 
+/* regression_f32_kv_path: the F32 KV cache has its own attention loop
+ * (the F16 one is kern_table.attn_f16); on stories260K its greedy run from
+ * "Once upon a time" must match the F16 cache's for 24 tokens. */
+static void test_f32_kv(thread_pool *tp)
+{
+    char path[512];
+    if (!t_shared(path, sizeof path, "models/llama/stories260K.gguf")) {
+        T_SKIP(T_NO_SHARED, "F32 KV cache greedy run");
+        return;
+    }
+    model m;
+    if (!T_CHECK(model_open(&m, path) == 0, "stories260K loads (%s)", m.err)) return;
+    fwd_ctx c;
+    int32_t ids[2][24];
+    int ok = fwd_init(&c, &m, NULL, tp, 0) == 0;
+    float *logits = malloc((size_t)m.hp.n_vocab * sizeof(float));
+    for (int k = 0; ok && logits && k < 2; k++) {
+        fwd_kv kv;
+        if (fwd_kv_init(&kv, &m, 256, k ? KERN_F32 : KERN_F16) < 0) { ok = 0; break; }
+        int32_t tok[5] = { 1, 403, 407, 261, 378 };   /* <s> Once upon a time */
+        int rc = fwd_eval(&c, &kv, tok, 5, logits, 0);
+        for (int i = 0; rc == 0 && i < 24; i++) {
+            ids[k][i] = argmax(logits, m.hp.n_vocab, NULL);
+            rc = fwd_eval(&c, &kv, &ids[k][i], 1, logits, 0);
+        }
+        ok = ok && rc == 0;
+        fwd_kv_free(&kv);
+    }
+    T_CHECK(ok && logits && memcmp(ids[0], ids[1], sizeof ids[0]) == 0,
+            "regression_f32_kv_path: F32 and F16 KV caches give the same 24 greedy tokens");
+    if (ok) fwd_free(&c);
+    free(logits);
+    model_free(&m);
+}
+
 int main(void)
 {
     test_helpers();
@@ -707,6 +742,7 @@ int main(void)
         thread_pool tp;
         thread_pool_init(&tp, 2);
         test_batch(&tp);
+        test_f32_kv(&tp);
         thread_pool_free(&tp);
     }
 
