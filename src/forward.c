@@ -372,31 +372,6 @@ static int need_matmul(fwd_ctx *c, const model_weight *w, size_t *max_row)
     return 0;
 }
 
-/* The matmul kernel of each weight type: kt's own mul_mat, or, when kt has
- * none for that type, the mul_mat of another compiled table this CPU runs.
- * kernels.h promises every table bit-identical results to the reference
- * (test_kernels checks it), so borrowing changes no output; it matters for
- * speed: a tiled mul_mat unpacks each weight block once for all the tokens
- * of a step, which is what makes several users' decode steps cheap (with
- * per-pair vec_dot, 4 tokens cost 4 times 1). A single token keeps kt's own
- * kernel (its vec_dot is the fastest gemv). The reference table, when
- * chosen, is used alone (it is the specification under test).
- * TODO(kernels): drop this once every table has its own mul_mat entries. */
-static void pick_mul_mat(fwd_ctx *c)
-{
-    for (int t = 0; t < KERN_TYPE_COUNT; t++) c->mm[t] = c->kt;
-    if (c->kt == &kern_table_ref) return;
-    char names[128];
-    snprintf(names, sizeof names, "%s", kern_compiled_names());
-    char *save = NULL;
-    for (char *n = strtok_r(names, " ", &save); n; n = strtok_r(NULL, " ", &save)) {
-        const kern_table *o = kern_select(n);
-        if (!o) continue;
-        for (int t = 0; t < KERN_TYPE_COUNT; t++)
-            if (!c->mm[t]->mul_mat[t] && o->mul_mat[t] && c->kt->vec_dot[t]) c->mm[t] = o;
-    }
-}
-
 int fwd_init(fwd_ctx *c, const model *m, const kern_table *kt, thread_pool *tp, int n_batch)
 {
     memset(c, 0, sizeof *c);
@@ -408,7 +383,6 @@ int fwd_init(fwd_ctx *c, const model *m, const kern_table *kt, thread_pool *tp, 
     }
     c->m = m;
     c->kt = kt;
-    pick_mul_mat(c);
     c->tp = tp;
     c->n_batch = n_batch > 0 ? n_batch : FWD_BATCH_DEFAULT;
     c->n_threads = tp ? tp->n_threads : 1;
@@ -519,7 +493,6 @@ typedef struct mm_part {
 
 typedef struct mm_job {
     const kern_table *kt;
-    const kern_table *const *mm;   /* fwd_ctx.mm */
     int T;
     int64_t ld;              /* output row stride (floats) */
     const unsigned char *many;   /* (T) 1 when the row's sequence has >= 2 rows here */
@@ -544,15 +517,12 @@ static float float_dot(int type, int gemm, int n, const void *w, const void *x)
     }
 }
 
-/* Weight rows per kern_mul_mat call: small enough to stay in L1 while every
- * token's activations pass, a multiple of the kernels' 4-row tiles. */
+/* Weight rows per kern_mul_mat call: one token, the kernels' 16-row group
+ * (they prefetch the next call's rows meanwhile); several tokens, 64 rows,
+ * so the per-column preparation each call makes (activation sums, repacked
+ * tiles) serves more rows (+15% prefill for Q4_0 over 16). */
 #define MM_ROW_BLOCK 16
-/* With several tokens the kernels prepare per-column data (activation
- * sums, repacked tiles) once per call: larger calls share it over more
- * rows (+15% prefill for Q4_0 at 64). */
-#ifndef MM_ROW_BLOCK_BATCH
 #define MM_ROW_BLOCK_BATCH 64
-#endif
 
 static void mm_worker(void *ctx, int64_t r0, int64_t r1, int ith)
 {
@@ -583,7 +553,7 @@ static void mm_worker(void *ctx, int64_t r0, int64_t r1, int ith)
         const int64_t rb = j->T >= 2 ? MM_ROW_BLOCK_BATCH : MM_ROW_BLOCK;
         for (int64_t r = lo; r < hi; r += rb) {
             const int nr = hi - r < rb ? (int)(hi - r) : (int)rb;
-            kern_mul_mat(j->T >= 2 ? j->mm[ft] : j->kt, ft, n, nr, j->T, p->out + (r - p->row0), (size_t)j->ld,
+            kern_mul_mat(j->kt, ft, n, nr, j->T, p->out + (r - p->row0), (size_t)j->ld,
                          (const uint8_t *)p->w->data + (size_t)(r - p->row0) * p->w->row_bytes,
                          p->w->row_bytes, p->act, p->act_stride);
         }
@@ -602,7 +572,6 @@ static void matmul(fwd_ctx *c, int T, const float *x, int64_t x_ld, int n_w,
     j.T = T;
     j.ld = ld;
     j.many = c->many;
-    j.mm = c->mm;
     int conv_type[3];
     int n_conv = 0;
     int64_t rows = 0;
@@ -700,28 +669,28 @@ FAST static void attn_one(const attn_job *a, const fwd_seg *g, int h, int t, flo
         kt->attn_f16(pos + 1, DK, DV, q16, kv_row(kv, kv->k, kv->dim_k, a->layer, 0, hk * DK),
                      (size_t)kv->dim_k * es, kv_row(kv, kv->v, kv->dim_v, a->layer, 0, hk * DV),
                      (size_t)kv->dim_v * es, scale, vkq16, &S, &M);
-    }
-    /* F32 cache: the same online softmax with an F32 accumulator */
-    for (int j = 0; !f16 && j <= pos; j++) {
-        const float *kr = kv_row(kv, kv->k, kv->dim_k, a->layer, j, hk * DK);
-        const float *v = kv_row(kv, kv->v, kv->dim_v, a->layer, j, hk * DV);
-        float s = dot_f32(DK, kr, q);
-        s = s * scale;
-        s += 0.0f;   /* the causal mask's value for a visible position */
-        const float Mold = M;
-        float ms = 1.0f, vs = 1.0f;
-        if (s > M) {
-            M = s;
-            ms = expf(Mold - M);
-            for (int d = 0; d < DV; d++) vkq32[d] *= ms;
-        } else {
-            vs = expf(s - M);
+        kt->to_float[KERN_F16](vkq16, vkq32, DV);
+    } else {
+        /* F32 cache: the same online softmax with an F32 accumulator */
+        for (int j = 0; j <= pos; j++) {
+            const float *kr = kv_row(kv, kv->k, kv->dim_k, a->layer, j, hk * DK);
+            const float *v = kv_row(kv, kv->v, kv->dim_v, a->layer, j, hk * DV);
+            float s = dot_f32(DK, kr, q);
+            s = s * scale;
+            s += 0.0f;   /* the causal mask's value for a visible position */
+            const float Mold = M;
+            float ms = 1.0f, vs = 1.0f;
+            if (s > M) {
+                M = s;
+                ms = expf(Mold - M);
+                for (int d = 0; d < DV; d++) vkq32[d] *= ms;
+            } else {
+                vs = expf(s - M);
+            }
+            for (int d = 0; d < DV; d++) vkq32[d] = fmaf(v[d], vs, vkq32[d]);
+            S = CONTRACT(S, ms, vs);   /* contracted in ggml's build (measured) */
         }
-        for (int d = 0; d < DV; d++) vkq32[d] = fmaf(v[d], vs, vkq32[d]);
-        S = CONTRACT(S, ms, vs);   /* contracted in ggml's build (measured) */
     }
-    if (f16)
-        for (int d = 0; d < DV; d++) vkq32[d] = h2f(vkq16[d]);
     const float S_inv = S == 0.0f ? 0.0f : 1.0f / S;
     float *out = a->c->att + (size_t)(g->row0 + t) * hp->n_head * DV + (size_t)h * DV;
     for (int d = 0; d < DV; d++) out[d] = vkq32[d] * S_inv;
@@ -777,15 +746,13 @@ FAST static void attn_tile(const attn_job *a, const fwd_seg *g, int h, int t0, i
         }
         /* scores, scaled, padded with -inf, causal mask added */
         for (int tq = 0; tq < rows; tq++) {
-            float *restrict kq = KQ + tq * FA_TILE;
+            float *kq = KQ + tq * FA_TILE;
             const int pq = p_first + tq;
             /* one FMA chain over dk per score; the loop runs across the
              * keys (vector lanes), each lane's chain in dk order */
             for (int tk = 0; tk < FA_TILE; tk++) kq[tk] = 0.0f;
             for (int dk = 0; dk < DK; dk++) {
-                const float qd = Q[tq * DK + dk];
-                const float *restrict kd = K32 + dk * FA_TILE;
-                a->c->kt->f32_mad(FA_TILE, kq, kd, qd);
+                a->c->kt->f32_mad(FA_TILE, kq, K32 + dk * FA_TILE, Q[tq * DK + dk]);
             }
             for (int tk = 0; tk < FA_TILE; tk++)
                 kq[tk] = tk >= kv_tile ? -INFINITY : kq[tk] * scale + (ic + tk <= pq ? 0.0f : -INFINITY);
@@ -817,15 +784,11 @@ FAST static void attn_tile(const attn_job *a, const fwd_seg *g, int h, int t0, i
         }
         for (int tq = 0; tq < rows; tq++) {
             const float *kq = KQ + tq * FA_TILE;
-            float *restrict vkq = VKQ + tq * DV;
+            float *vkq = VKQ + tq * DV;
             /* one FMA chain over the keys per element, in key order; the
              * inner loop runs across the elements (vector lanes). Padded
              * keys have weight exactly 0: fma(v, 0, acc) == acc */
-            for (int tk = 0; tk < kv_tile; tk++) {
-                const float w = kq[tk];
-                const float *restrict vr = V32 + tk * DV;
-                a->c->kt->f32_mad(DV, vkq, vr, w);
-            }
+            for (int tk = 0; tk < kv_tile; tk++) a->c->kt->f32_mad(DV, vkq, V32 + tk * DV, kq[tk]);
         }
     }
     for (int tq = 0; tq < rows; tq++) {

@@ -69,7 +69,6 @@ typedef struct fwd_ctx fwd_ctx;
 struct fwd_ctx {
     const model *m;
     const kern_table *kt;
-    const kern_table *mm[KERN_TYPE_COUNT];   /* per weight type: the table whose mul_mat runs it */
     thread_pool *tp;         /* not owned */
     int n_batch;             /* max tokens per micro-batch */
     int n_threads;           /* tp->n_threads at init (scratch is per thread) */
