@@ -97,6 +97,7 @@ typedef void (*kern_mul_mat_fn)(int n, int nr, int nc, float *s, size_t ldc,
  *              y[i] = h(f(y[i]) + f(x[i]) * s)     (not fused) for the rest;
  *   f16_scale: y[i] = h(f(y[i]) * s). */
 typedef void (*kern_f16_mad_fn)(int n, kern_f16 *y, const kern_f16 *x, float s);
+typedef void (*kern_f16_scale_fn)(int n, kern_f16 *y, float s);
 /* f32_mad: y[i] = fmaf(x[i], s, y[i]) (one FMA chain step per element;
  * attention's tiled score and V products). */
 typedef void (*kern_f32_mad_fn)(int n, float *y, const float *x, float s);
@@ -112,7 +113,6 @@ typedef void (*kern_f32_mad_fn)(int n, float *y, const float *x, float s);
 typedef void (*kern_attn_f16_fn)(int n, int dk, int dv, const kern_f16 *q16, const void *k, size_t ks,
                                  const void *v, size_t vs, float scale, kern_f16 *vkq16, float *S,
                                  float *M);
-typedef void (*kern_f16_scale_fn)(int n, kern_f16 *y, float s);
 
 typedef struct kern_table {
     const char *name;                                  /* "ref", "avx2", ... */

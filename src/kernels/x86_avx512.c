@@ -184,37 +184,6 @@ static void q4_0_vec_dot(int n, float *s, const void *vw, const void *va)
     *s = sum;
 }
 
-/* IQ4_NL: chain, as Q4_0 with the nibbles mapped through the table
- * (values + 128, unsigned) and 128 * sum(a) taken off. Needed beside the
- * tiled kx512_iq4_nl_mul_mat: kern_select pairs a mul_mat with its vec_dot. */
-static void iq4_nl_vec_dot(int n, float *s, const void *vw, const void *va)
-{
-    const blk_iq4_nl *w = vw;
-    const blk_q8_0 *a = va;
-    const int nb = n / QK_32;
-    const __m512i tbl = _mm512_broadcast_i32x4(
-        _mm_add_epi8(_mm_loadu_si128((const __m128i *)kern_iq4nl_values), _mm_set1_epi8((char)128)));
-    const __m512i k128 = _mm512_set1_epi8((char)128);
-    float sum = 0;
-    int i = 0;
-    for (; i + 2 <= nb; i += 2) {
-        __m512i u = _mm512_shuffle_epi8(tbl, nibbles64(w[i].qs, w[i + 1].qs));
-        __m512i av = _mm512_inserti64x4(_mm512_castsi256_si512(loadu256(a[i].qs)), loadu256(a[i + 1].qs), 1);
-        __m512i l = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), u, av),
-                                     _mm512_dpbusd_epi32(_mm512_setzero_si512(), k128, av));
-        sum = fmaf((float)hsum8_i32(_mm512_castsi512_si256(l)), h2f(w[i].d) * h2f(a[i].d), sum);
-        sum = fmaf((float)hsum8_i32(_mm512_extracti64x4_epi64(l, 1)), h2f(w[i + 1].d) * h2f(a[i + 1].d), sum);
-    }
-    if (i < nb) {
-        __m512i u = _mm512_shuffle_epi8(tbl, nibbles64(w[i].qs, w[i].qs));
-        __m256i av = loadu256(a[i].qs);
-        __m256i l = _mm256_sub_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm512_castsi512_si256(u), av),
-                                     _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8((char)128), av));
-        sum = fmaf((float)hsum8_i32(l), h2f(w[i].d) * h2f(a[i].d), sum);
-    }
-    *s = sum;
-}
-
 /* ------------------------------------------------ F16 attention (decode) */
 
 static void f16_mad(int n, kern_f16 *y, const kern_f16 *x, float s)
@@ -256,7 +225,7 @@ const kern_table kern_table_avx512 = {
     .to_float = {[KERN_F16] = f16_to_float},
     .vec_dot = {
         [KERN_F32] = f32_vec_dot, [KERN_F16] = f16_vec_dot, [KERN_BF16] = bf16_vec_dot,
-        [KERN_Q8_0] = q8_0_vec_dot, [KERN_Q4_0] = q4_0_vec_dot, [KERN_IQ4_NL] = iq4_nl_vec_dot,
+        [KERN_Q8_0] = q8_0_vec_dot, [KERN_Q4_0] = q4_0_vec_dot,
     },
     .f16_mad = f16_mad,
     .f16_scale = f16_scale,
