@@ -11,6 +11,7 @@
  */
 #include "kernels/kernels.h"
 #include "kernels/quant.h"
+#include "kernels/x86_avx512_impl.h"
 #include "kernels/attn_impl.h"
 
 #include <immintrin.h>
@@ -19,14 +20,6 @@
 
 static inline float h2f(kern_f16 h) { return _cvtsh_ss(h); }
 
-/* ggml's hsum_float_8 order: (lo + hi), then (0 + 2) + (1 + 3). */
-static inline float hsum8(__m256 v)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
 
 /* _mm512_reduce_add_ps as GCC expands it: hi 8 + lo 8, then hsum8. */
 static inline float reduce16(__m512 v)
@@ -112,7 +105,6 @@ static void bf16_vec_dot(int n, float *s, const void *vw, const void *va)
 
 /* -------------------------------------------------- Q8_0 / Q4_0 (VNNI) */
 
-static inline __m256i loadu256(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
 
 static inline int hsum8_i32(__m256i v)
 {

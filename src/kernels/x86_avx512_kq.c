@@ -22,13 +22,13 @@
  */
 #include "kernels/kernels.h"
 #include "kernels/quant.h"
+#include "kernels/x86_avx512_impl.h"
 
 #include <immintrin.h>
 #include <stdint.h>
 #include <stddef.h>
 #include <string.h>
 
-#define AI static inline __attribute__((always_inline))
 
 AI __m512i bcast256(const void *p) { return _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)p)); }
 AI __m512i loadu512(const void *p) { return _mm512_loadu_si512(p); }

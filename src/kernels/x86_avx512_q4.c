@@ -52,12 +52,12 @@
  * lanes are not stored). */
 #include "kernels/kernels.h"
 #include "kernels/quant.h"
+#include "kernels/x86_avx512_impl.h"
 
 #include <immintrin.h>
 #include <stdint.h>
 #include <string.h>
 
-#define AI static inline __attribute__((always_inline))
 
 enum {
     CB = 16,     /* blocks per chunk (one activation prep covers 16 blocks) */
@@ -77,17 +77,6 @@ typedef struct {
     int32_t off[CB];
     float da[CB];
 } act_chunk;
-
-/* acc + vpdpbusd(w, 4 bytes at p broadcast to every dword lane). GCC does
- * not fold _mm512_set1_epi32(load) into the instruction's {1to16} memory
- * operand; each broadcast then needs a register, which with 8 columns
- * spills (measured 30% slower there), so the folded form is written out. */
-typedef int32_t i32_unaligned __attribute__((aligned(1), may_alias));
-AI __m512i dpbusd_b(__m512i acc, __m512i w, const uint8_t *p)
-{
-    __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(w), "m"(*(const i32_unaligned *)p));
-    return acc;
-}
 
 AI __m512i loadu512_2x256(const uint8_t *p0, const uint8_t *p1)
 {

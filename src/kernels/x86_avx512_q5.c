@@ -22,7 +22,7 @@
  * u = nibble, Q5_1 u = nibble | bit << 4 (both are the quants themselves);
  * Q5_0 u = nibble | bit << 4 = q + 16, so its lane starts at
  * -16 * (sum of the activation's 4 bytes). Every lane also starts at
- * MAGIC: the int32 MAGIC + L is the float 1.5 * 2^23 + L exactly
+ * KX_MAGIC: the int32 KX_MAGIC + L is the float 1.5 * 2^23 + L exactly
  * (|L| <= 4 * 31 * 128 < 2^22), and one subtraction (an add-pipe op, where
  * vcvtdq2ps takes both FMA pipes on Zen 4) gives (float)L exactly.
  *
@@ -45,14 +45,11 @@
  */
 #include "kernels/kernels.h"
 #include "kernels/quant.h"
+#include "kernels/x86_avx512_impl.h"
 
 #include <immintrin.h>
 #include <stdint.h>
 #include <string.h>
-
-#define AI static inline __attribute__((always_inline))
-
-#define MAGIC 0x4B400000 /* bits of 1.5 * 2^23 */
 
 /* Block layouts (byte offsets), per weight type t; activation blocks are
  * Q8_0 (d, qs) for Q5_0 and Q8_1 (d, s, qs) for the _1 types. */
@@ -71,23 +68,13 @@ AI float h2f(const uint8_t *p)
     return _cvtsh_ss(h);
 }
 
-AI __m256i loadu256(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
-
-/* The lane start values of one activation block (32 quants at q): MAGIC,
+/* The lane start values of one activation block (32 quants at q): KX_MAGIC,
  * and for Q5_0 minus 16 * the sum of each 4 bytes. */
 AI __m256i lane_start(int t, __m256i aq)
 {
-    const __m256i magic = _mm256_set1_epi32(MAGIC);
+    const __m256i magic = _mm256_set1_epi32(KX_MAGIC);
     if (t != KERN_Q5_0) return magic;
     return _mm256_sub_epi32(magic, _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(16), aq));
-}
-
-static inline float hsum8_256(__m256 v) /* ref's hsum8 */
-{
-    __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    x = _mm_add_ps(x, _mm_movehl_ps(x, x));
-    x = _mm_add_ss(x, _mm_movehdup_ps(x));
-    return _mm_cvtss_f32(x);
 }
 
 /* ------------------------------------------------------------------ gemv */
@@ -118,7 +105,7 @@ AI __m256i w_unpack(int t, const uint8_t *x)
 AI void gemv_cols(int t, int nb, int nr, int NC, float *s, size_t ldc, const uint8_t *w, size_t wstride,
                   const uint8_t *a, size_t astride)
 {
-    const __m256 magic = _mm256_set1_ps(12582912.0f);
+    const __m256 magic = _mm256_set1_ps(KX_MAGIC_F);
     const size_t ws = (size_t)w_size(t), as = (size_t)a_size(t);
     for (int r = 0; r < nr; r++) {
         const uint8_t *x = w + (size_t)r * wstride;
@@ -140,7 +127,7 @@ AI void gemv_cols(int t, int nb, int nr, int NC, float *s, size_t ldc, const uin
             }
         }
         for (int c = 0; c < NC; c++) {
-            float v = hsum8_256(acc[c]);
+            float v = hsum8(acc[c]);
             if (has_m(t)) v = v + _mm_cvtss_f32(sm[c]);
             s[(size_t)c * ldc + r] = v;
         }
@@ -226,7 +213,7 @@ AI void halves_put(uint16_t h[16], const uint8_t *p, size_t step, int cnt)
 AI void gemt_rows(int t, int nb, int R, int NC, float *s, size_t ldc, const uint8_t *w, size_t wstride,
                   const uint8_t *a, size_t astride, const atab *tb, wprefetch *pf, size_t prog)
 {
-    const __m256 magic = _mm256_set1_ps(12582912.0f);
+    const __m256 magic = _mm256_set1_ps(KX_MAGIC_F);
     const size_t ws = (size_t)w_size(t), as = (size_t)a_size(t);
     __m256 acc[TROWS][TNC];
     __m128 sm[TROWS][TNC];
@@ -270,7 +257,7 @@ AI void gemt_rows(int t, int nb, int R, int NC, float *s, size_t ldc, const uint
                 _Pragma("GCC unroll 16")
                 for (int c = 0; c < NC; c++) {
                     const uint8_t *aq = a + (size_t)c * astride + (size_t)b * as + a_qs(t);
-                    const __m256i st = t == KERN_Q5_0 ? loadu256(tb->st[c * nb + b]) : _mm256_set1_epi32(MAGIC);
+                    const __m256i st = t == KERN_Q5_0 ? loadu256(tb->st[c * nb + b]) : _mm256_set1_epi32(KX_MAGIC);
                     const __m256i l = _mm256_dpbusd_epi32(st, u, loadu256(aq));
                     acc[i][c] = _mm256_fmadd_ps(_mm256_set1_ps(dd[i][c][j]),
                                                 _mm256_sub_ps(_mm256_castsi256_ps(l), magic), acc[i][c]);
@@ -283,7 +270,7 @@ AI void gemt_rows(int t, int nb, int R, int NC, float *s, size_t ldc, const uint
     for (int i = 0; i < R; i++)
         _Pragma("GCC unroll 16")
         for (int c = 0; c < NC; c++) {
-            float v = hsum8_256(acc[i][c]);
+            float v = hsum8(acc[i][c]);
             if (has_m(t)) v = v + _mm_cvtss_f32(sm[i][c]);
             s[(size_t)c * ldc + i] = v;
         }
@@ -349,15 +336,6 @@ typedef struct {
     __m512 dw[P_KC];    /* block b: lane r = f16(d) of row r */
     __m512 mw[P_KC];    /* block b: lane r = f16(m) of row r (_1 types) */
 } panel;
-
-/* acc + vpdpbusd(w, the 4 bytes at p broadcast to every lane): GCC does
- * not fold the broadcast into the instruction's {1to16} operand itself. */
-typedef int32_t i32_unaligned __attribute__((aligned(1), may_alias));
-AI __m512i dpbusd_b(__m512i acc, __m512i w, const uint8_t *p)
-{
-    __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(w), "m"(*(const i32_unaligned *)p));
-    return acc;
-}
 
 /* 4 x 16 bytes -> the 4 128-bit lanes. */
 AI __m512i load4x128(const uint8_t *p0, const uint8_t *p1, const uint8_t *p2, const uint8_t *p3)
@@ -443,7 +421,7 @@ AI void panel_tile(int t, const panel *pk, int kb, int CT, const uint8_t *const 
                    size_t pf_stride, __m512 *accs, int first, int last, float *s, size_t ldc, __mmask16 mask)
 {
     const size_t as = (size_t)a_size(t);
-    const __m512 magic = _mm512_set1_ps(12582912.0f);
+    const __m512 magic = _mm512_set1_ps(KX_MAGIC_F);
     __m512 acc[P_CT][8], sm[P_CT];
     _Pragma("GCC unroll 16")
     for (int j = 0; j < CT; j++) {
@@ -475,7 +453,7 @@ AI void panel_tile(int t, const panel *pk, int kb, int CT, const uint8_t *const 
             const __m512i u = pk->q[b][k];
             _Pragma("GCC unroll 16")
             for (int j = 0; j < CT; j++) {
-                const __m512i s0 = t == KERN_Q5_0 ? _mm512_set1_epi32(st[j][b][k]) : _mm512_set1_epi32(MAGIC);
+                const __m512i s0 = t == KERN_Q5_0 ? _mm512_set1_epi32(st[j][b][k]) : _mm512_set1_epi32(KX_MAGIC);
                 const __m512i l = dpbusd_b(s0, u, ac[j] + (size_t)b * as + a_qs(t) + 4 * k);
                 acc[j][k] = _mm512_fmadd_ps(d[j], _mm512_sub_ps(_mm512_castsi512_ps(l), magic), acc[j][k]);
             }

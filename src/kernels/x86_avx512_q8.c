@@ -15,7 +15,7 @@
  * Signed x signed bytes through vpdpbusd (unsigned x signed): one side is
  * biased, u = x ^ 0x80 = x + 128 in 0..255, and the dpbusd accumulator
  * starts at -128 * (sum of the other side's 4 bytes) instead of zero, so
- * the lane is exact for every byte value. (It also starts at Q8_MAGIC,
+ * the lane is exact for every byte value. (It also starts at KX_MAGIC,
  * which turns the int32 into a float with one add-pipe subtraction.)
  *
  * Three shapes, by the number of columns nc (tokens of the step):
@@ -34,21 +34,12 @@
  */
 #include "kernels/kernels.h"
 #include "kernels/quant.h"
+#include "kernels/x86_avx512_impl.h"
 
 #include <immintrin.h>
 #include <stdint.h>
 
 #define Q8_ROWS 16 /* rows of a panel: one zmm lane per row */
-
-static inline __m256i loadu256(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
-
-/* acc + dpbusd(u, the 4 bytes at p broadcast to every lane): the broadcast
- * folded into the instruction (GCC does not fold it for vpdpbusd). */
-static inline __m512i dpbusd_bcast(__m512i acc, __m512i u, const void *p)
-{
-    __asm__("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(acc) : "v"(u), "m"(*(const int32_t *)p));
-    return acc;
-}
 
 static inline const blk_q8_0 *row_at(const void *base, size_t stride, int r)
 {
@@ -57,22 +48,21 @@ static inline const blk_q8_0 *row_at(const void *base, size_t stride, int r)
 
 /* int32 -> float without vcvtdq2ps (on Zen 4 it takes both FMA pipes for a
  * zmm, as long as a dpbusd and an fma together): every lane sum L has
- * |L| <= 4 * 255 * 128 < 2^22, so the int32 bit pattern Q8_MAGIC + L is
+ * |L| <= 4 * 255 * 128 < 2^22, so the int32 bit pattern KX_MAGIC + L is
  * the float 1.5 * 2^23 + L exactly, and subtracting 1.5 * 2^23 (an add-pipe
  * op) gives (float)L exactly, +0 for 0, as the conversion would. */
-#define Q8_MAGIC 0x4B400000
 static inline __m512 q8_tofloat(__m512i biased)
 {
-    return _mm512_sub_ps(_mm512_castsi512_ps(biased), _mm512_set1_ps(12582912.0f));
+    return _mm512_sub_ps(_mm512_castsi512_ps(biased), _mm512_set1_ps(KX_MAGIC_F));
 }
 
-/* Q8_MAGIC - 128 * (sum of each 4 bytes of a block's quants): the start
+/* KX_MAGIC - 128 * (sum of each 4 bytes of a block's quants): the start
  * value of the 8 dpbusd lanes that makes the biased weights exact (see top)
  * and the result ready for q8_tofloat. */
 static inline __m256i q8_corr(__m256i aq)
 {
     __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8((char)0x80), aq);
-    return _mm256_sub_epi32(_mm256_set1_epi32(Q8_MAGIC), s);
+    return _mm256_sub_epi32(_mm256_set1_epi32(KX_MAGIC), s);
 }
 
 /* The 16 rows' weight scales of block b as floats (lane r = row r): one
@@ -96,14 +86,6 @@ static inline __m512 q8_dw16(const void *w, __m512i off, int b)
 
 #define Q8_GNC 3 /* most columns per pass */
 
-static inline float q8_hsum8(__m256 v)  /* ref's hsum8 */
-{
-    __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    x = _mm_add_ps(x, _mm_movehl_ps(x, x));
-    x = _mm_add_ss(x, _mm_movehdup_ps(x));
-    return _mm_cvtss_f32(x);
-}
-
 /* NC (1..Q8_GNC) columns starting at column 0 of a / s, row after row.
  * The activation side (correction, scale) is recomputed per row: cheaper
  * than a table, which would have to be cut into K-chunks for long rows,
@@ -113,7 +95,7 @@ static inline __attribute__((always_inline)) void q8_gemv_cols(int nb, int nr, i
                                                               size_t astride)
 {
     const __m256i bias = _mm256_set1_epi8((char)0x80);
-    const __m256 magic = _mm256_set1_ps(12582912.0f);
+    const __m256 magic = _mm256_set1_ps(KX_MAGIC_F);
     const blk_q8_0 *ac[Q8_GNC];
     for (int c = 0; c < NC; c++) ac[c] = row_at(a, astride, c);
     for (int r = 0; r < nr; r++) {
@@ -131,7 +113,7 @@ static inline __attribute__((always_inline)) void q8_gemv_cols(int nb, int nr, i
                 acc[c] = _mm256_fmadd_ps(d, _mm256_sub_ps(_mm256_castsi256_ps(l), magic), acc[c]);
             }
         }
-        for (int c = 0; c < NC; c++) s[(size_t)c * ldc + r] = q8_hsum8(acc[c]);
+        for (int c = 0; c < NC; c++) s[(size_t)c * ldc + r] = hsum8(acc[c]);
     }
 }
 
@@ -155,8 +137,8 @@ static inline __attribute__((always_inline)) void q8_rows_cols(int nb, int nr, i
                                                               const void *w, size_t wstride, const q8_tab *tb)
 {
     const __m256i bias = _mm256_set1_epi8((char)0x80);
-    const __m256i magic_i = _mm256_set1_epi32(Q8_MAGIC);
-    const __m256 magic = _mm256_set1_ps(12582912.0f);
+    const __m256i magic_i = _mm256_set1_epi32(KX_MAGIC);
+    const __m256 magic = _mm256_set1_ps(KX_MAGIC_F);
     for (int r = 0; r < nr; r++) {
         const blk_q8_0 *x = row_at(w, wstride, r);
         __m256 acc[Q8_TNC];
@@ -174,7 +156,7 @@ static inline __attribute__((always_inline)) void q8_rows_cols(int nb, int nr, i
             }
         }
         _Pragma("GCC unroll 8")
-        for (int c = 0; c < NC; c++) s[(size_t)c * ldc + r] = q8_hsum8(acc[c]);
+        for (int c = 0; c < NC; c++) s[(size_t)c * ldc + r] = hsum8(acc[c]);
     }
 }
 
@@ -322,7 +304,7 @@ static inline __attribute__((always_inline)) void q8_panel_tile(const q8_panel *
             const __m512i u = pk->q[b][k];
             _Pragma("GCC unroll 16")
             for (int j = 0; j < CT; j++) {
-                __m512i l = dpbusd_bcast(_mm512_set1_epi32(corr[j][b][k]), u, ac[j][b].qs + 4 * k);
+                __m512i l = dpbusd_b(_mm512_set1_epi32(corr[j][b][k]), u, ac[j][b].qs + 4 * k);
                 acc[j][k] = _mm512_fmadd_ps(d[j], q8_tofloat(l), acc[j][k]);
             }
         }
