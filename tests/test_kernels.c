@@ -447,9 +447,10 @@ static void test_mul_mat(const char *tname, const kern_table *tab)
     static const int shapes[][3] = {{64, 1, 1}, {64, 4, 1}, {96, 7, 3}, {256, 8, 5}, {512, 13, 8}, {4096, 5, 2},
                                     {256, 16, 1}, {512, 32, 2}, {2048, 37, 3}, {768, 16, 4}, {256, 48, 9},
                                     {512, 19, 33}, {1024, 16, 130}, {2816, 33, 17},
-                                    {12288, 16, 3}, {16384, 17, 6}};  /* long rows: the kernels' own fallbacks */
-    static float x[16384];
-    int bad = 0, checked = 0, tested = 0;
+                                    {12288, 16, 3}, {16384, 17, 6},  /* long rows: the kernels' own fallbacks */
+                                    {20480, 32, 2}};                 /* packed: rows in K-pieces */
+    static float x[20480];
+    int bad = 0, checked = 0, tested = 0, pk_bad = 0, pk_checked = 0;
     for (int k = 0; k < N_TYPES; k++) {
         int t = all_types[k];
         const kern_traits *tr = kern_type_traits(t);
@@ -474,12 +475,39 @@ static void test_mul_mat(const char *tname, const kern_table *tab)
                         T_NOTE("%s %s mul_mat n=%d nr=%d nc=%d (%d,%d): %.9g vs ref %.9g", tname, tr->name,
                                n, nr, nc, r, c, sm[(size_t)c * (nr + 3) + r], ref);
                 }
+            /* the packed layout: whole 16-row groups, called from group 0 and
+             * (when there are two) from group 1 */
+            const int nr16 = nr / KERN_PACK_ROWS * KERN_PACK_ROWS;
+            const size_t rs = kern_row_size(t, n);
+            uint8_t *pk = tab->pack[t] && nr16 ? malloc(rs * (size_t)nr16) : NULL;
+            if (pk) {
+                tab->pack[t](n, nr16, w, wrs, pk);
+                for (int g0 = 0; g0 < nr16 / KERN_PACK_ROWS && g0 < 2; g0++) {
+                    const int r0 = g0 * KERN_PACK_ROWS;
+                    memset(sm, 0xff, sizeof(float) * (size_t)(nr + 3) * nc);
+                    tab->mul_mat_packed[t](n, nr16 - r0, nc, sm, (size_t)nr + 3, pk + (size_t)r0 * rs, rs, a, ars);
+                    for (int c = 0; c < nc; c++)
+                        for (int r = r0; r < nr16; r++) {
+                            float ref;
+                            kern_table_ref.vec_dot[t](n, &ref, w + r * wrs, a + c * ars);
+                            pk_checked++;
+                            if (memcmp(&ref, &sm[(size_t)c * (nr + 3) + r - r0], 4) != 0 && pk_bad++ == 0)
+                                T_NOTE("%s %s mul_mat_packed n=%d nr=%d nc=%d from row %d (%d,%d): %.9g vs ref %.9g",
+                                       tname, tr->name, n, nr16 - r0, nc, r0, r, c, sm[(size_t)c * (nr + 3) + r - r0],
+                                       ref);
+                        }
+                }
+                free(pk);
+            }
             free(w); free(a); free(sm);
         }
         tested++;
     }
     T_CHECK(bad == 0 && checked > 0, "%s mul_mat bit-identical to ref vec_dot (%d types, %d outputs, %d bad)",
             tname, tested, checked, bad);
+    if (pk_checked)
+        T_CHECK(pk_bad == 0, "%s mul_mat_packed bit-identical to ref vec_dot (%d outputs, %d bad)", tname, pk_checked,
+                pk_bad);
 }
 
 static void test_tables(void)

@@ -91,6 +91,23 @@ typedef void (*kern_vec_dot_fn)(int n, float *s, const void *w, const void *a);
 typedef void (*kern_mul_mat_fn)(int n, int nr, int nc, float *s, size_t ldc,
                                 const void *w, size_t wstride, const void *a, size_t astride);
 
+/* Packed weights (optional, per table and type). A table may keep a matrix
+ * in a layout of its own, made once at load, that its decode kernel streams
+ * without reshuffling bytes (the file's layout keeps each row's blocks
+ * together; the kernels want 16 rows side by side).
+ *   pack[t](n, nr, w, wstride, out): nr rows (a multiple of
+ *       KERN_PACK_ROWS) of n elements of type t, wstride bytes apart ->
+ *       out, nr * kern_row_size(t, n) bytes: row group g (rows 16g..16g+15)
+ *       fills bytes [g, g + 1) * 16 * kern_row_size(t, n). No allocation.
+ *   mul_mat_packed[t]: kern_mul_mat_fn's contract (same results, bit for
+ *       bit) with w = the packed bytes of row group g0 (out + g0 * 16 *
+ *       kern_row_size), nr a multiple of KERN_PACK_ROWS, wstride =
+ *       kern_row_size(t, n).
+ * The layout belongs to the table that packed it: use mul_mat_packed[t]
+ * of the table whose pack[t] made the bytes (kern_select pairs them). */
+#define KERN_PACK_ROWS 16
+typedef void (*kern_pack_fn)(int n, int nr, const void *w, size_t wstride, void *out);
+
 /* The F16 vector updates of attention's V accumulator (ggml_vec_mad_f16,
  * ggml_vec_scale_f16 on x86), h(v) = v rounded to half, f(h) = h widened:
  *   f16_mad:   y[i] = h(fmaf(f(x[i]), s, f(y[i])))  for i < (n & ~63),
@@ -120,6 +137,8 @@ typedef struct kern_table {
     kern_to_float_fn to_float[KERN_TYPE_COUNT];
     kern_vec_dot_fn vec_dot[KERN_TYPE_COUNT];
     kern_mul_mat_fn mul_mat[KERN_TYPE_COUNT];          /* may be NULL: use kern_mul_mat() */
+    kern_pack_fn pack[KERN_TYPE_COUNT];                /* may be NULL: no packed layout */
+    kern_mul_mat_fn mul_mat_packed[KERN_TYPE_COUNT];   /* set with pack[t] */
     kern_f16_mad_fn f16_mad;
     kern_f16_scale_fn f16_scale;
     kern_f32_mad_fn f32_mad;

@@ -172,6 +172,14 @@ void kx512_q4_1_mul_mat(int n, int nr, int nc, float *s, size_t ldc, const void 
                         const void *a, size_t astride);
 void kx512_q5_1_mul_mat(int n, int nr, int nc, float *s, size_t ldc, const void *w, size_t wstride,
                         const void *a, size_t astride);
+/* Packed layouts of the avx512 table (kern_table.pack / mul_mat_packed;
+ * each file documents its layout). */
+void kx512_q4_0_pack(int n, int nr, const void *w, size_t wstride, void *out);
+void kx512_iq4_nl_pack(int n, int nr, const void *w, size_t wstride, void *out);
+void kx512_q4_0_mul_mat_packed(int n, int nr, int nc, float *s, size_t ldc, const void *w, size_t wstride,
+                               const void *a, size_t astride);
+void kx512_iq4_nl_mul_mat_packed(int n, int nr, int nc, float *s, size_t ldc, const void *w, size_t wstride,
+                                 const void *a, size_t astride);
 extern const kern_table kern_table_neon;    /* arm_neon.c: baseline aarch64 ASIMD */
 extern const kern_table kern_table_dotprod; /* arm_dotprod.c: + SDOT, + FP16 */
 

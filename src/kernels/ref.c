@@ -1625,6 +1625,11 @@ static void overlay(kern_table *dst, const kern_table *src)
         /* every table is bit-identical to ref, so any table's mul_mat fits
          * any table's vec_dot: keep the highest one that has it */
         if (src->mul_mat[t]) dst->mul_mat[t] = src->mul_mat[t];
+        /* a layout and its kernel come from the same table, as a pair */
+        if (src->pack[t]) {
+            dst->pack[t] = src->pack[t];
+            dst->mul_mat_packed[t] = src->mul_mat_packed[t];
+        }
     }
     if (src->f16_mad) dst->f16_mad = src->f16_mad;
     if (src->f16_scale) dst->f16_scale = src->f16_scale;

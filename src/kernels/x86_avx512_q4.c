@@ -70,6 +70,7 @@ enum {
 typedef struct {
     const uint8_t *rp[16]; /* row r, or row nr-1 for r >= nr */
     size_t ws;             /* wstride */
+    const uint8_t *pk;     /* packed layout: the group's bytes (then rp[0] = pk), else NULL */
 } wrows;
 
 /* Per column and chunk: -K * sum(a.qs) and f32(a.d) of each block. */
@@ -164,12 +165,26 @@ AI void rows_t16(const wrows *R, size_t off, __m512i T[4])
     T[3] = _mm512_unpackhi_epi64(t1, t3);
 }
 
+/* Packed layout (kern_table.pack): per row group of 16 and block b, at byte
+ * b * PK_BLOCK of the group, the 16 rows' d (f16, row order, 32 bytes),
+ * then T[0..3] (64 bytes each): dword lane r of T[j] = qs bytes 4j..4j+3 of
+ * row r, i.e. rows_t16's output, stored. A group is 16 rows' bytes, so the
+ * packed matrix has the file's size. Decode then streams one sequential
+ * run with no byte shuffling. */
+enum { PK_BLOCK = 16 * sizeof(blk_q4_0) };
+
 /* Block at byte offset boff of the 16 rows -> W[0..7] (rows in lanes, see
  * the top) and the rows' d as floats. iq4: map nibbles through tbl. */
 AI void w_block(const wrows *R, size_t boff, int iq4, __m512i tbl, __m512i W[8], __m512 *dw)
 {
     __m512i T[4];
-    rows_t16(R, boff + 2, T);
+    if (R->pk) {
+        const uint8_t *q = R->pk + boff / sizeof(blk_q4_0) * PK_BLOCK;
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) T[j] = _mm512_loadu_si512(q + 32 + 64 * j);
+    } else {
+        rows_t16(R, boff + 2, T);
+    }
     const __m512i m4 = _mm512_set1_epi8(0x0f);
 #pragma GCC unroll 8
     for (int j = 0; j < 4; j++) {
@@ -181,6 +196,10 @@ AI void w_block(const wrows *R, size_t boff, int iq4, __m512i tbl, __m512i W[8],
         }
         W[j] = lo;
         W[4 + j] = hi;
+    }
+    if (R->pk) {
+        *dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(R->pk + boff / sizeof(blk_q4_0) * PK_BLOCK)));
+        return;
     }
     uint16_t h[16];
 #pragma GCC unroll 16
@@ -546,6 +565,7 @@ AI void mm_q4(int t, int n, int nr, int nc, float *s, size_t ldc, const void *vw
             rn = nr - rg < 16 ? nr - rg : 16;
             for (int r = 0; r < 16; r++) R[g].rp[r] = w + (size_t)(rg + (r < rn ? r : rn - 1)) * wstride;
             R[g].ws = wstride;
+            R[g].pk = NULL;
         }
         if (nc > NC_FUSED) {
             mm_panel(nb, ng, rn, nc, s + r0, ldc, R, a, astride, iq4);
@@ -590,4 +610,133 @@ void kx512_iq4_nl_mul_mat(int n, int nr, int nc, float *s, size_t ldc, const voi
                           const void *a, size_t astride)
 {
     mm_q4(KERN_IQ4_NL, n, nr, nc, s, ldc, w, wstride, a, astride);
+}
+
+/* ---- packed weights ---------------------------------------------------- */
+
+static void pack_q4(int n, int nr, const void *vw, size_t wstride, void *out)
+{
+    const int nb = n / QK_32;
+    uint8_t *o = out;
+    for (int g = 0; g < nr / 16; g++) {
+        wrows R;
+        for (int r = 0; r < 16; r++) R.rp[r] = (const uint8_t *)vw + (size_t)(16 * g + r) * wstride;
+        R.ws = wstride;
+        R.pk = NULL;
+        for (int b = 0; b < nb; b++, o += PK_BLOCK) {
+            __m512i T[4];
+            rows_t16(&R, (size_t)b * sizeof(blk_q4_0) + 2, T);
+            for (int r = 0; r < 16; r++) memcpy(o + 2 * r, R.rp[r] + (size_t)b * sizeof(blk_q4_0), 2);
+            for (int j = 0; j < 4; j++) _mm512_storeu_si512(o + 32 + 64 * j, T[j]);
+        }
+    }
+}
+
+void kx512_q4_0_pack(int n, int nr, const void *w, size_t wstride, void *out) { pack_q4(n, nr, w, wstride, out); }
+void kx512_iq4_nl_pack(int n, int nr, const void *w, size_t wstride, void *out) { pack_q4(n, nr, w, wstride, out); }
+
+/* Decode on packed rows: ng groups one after the other (one sequential
+ * run), nc (<= NC_FUSED) columns, chains in registers. The activation prep
+ * of up to PK_KB blocks is made once per call for all the groups; longer
+ * rows go in K-pieces of PK_KB blocks, the chains waiting in s between
+ * pieces (stored and reloaded exactly: the same per-chain order). */
+enum { PK_KB = 512 };
+
+AI void pk_fused(int nb, int ng, int nc, float *s, size_t ldc, const uint8_t *w, const uint8_t *a, size_t astride,
+                 int iq4)
+{
+    const __m512i kv = _mm512_set1_epi8(iq4 ? (char)128 : 8);
+    const __m512i tbl = _mm512_broadcast_i32x4(_mm_add_epi8(
+        _mm_loadu_si128((const __m128i *)kern_iq4nl_values), _mm_set1_epi8((char)128)));
+    const __m512i m4 = _mm512_set1_epi8(0x0f), m4h = _mm512_set1_epi8((char)0xf0);
+    act_chunk ac[NC_FUSED][PK_KB / CB];
+    for (int k0 = 0; k0 < nb; k0 += PK_KB) {
+        const int kb = nb - k0 < PK_KB ? nb - k0 : PK_KB;
+        for (int c = 0; c < nc; c++)
+            for (int i = 0; i < kb; i += CB)
+                act_prep(a + (size_t)c * astride + (size_t)(k0 + i) * sizeof(blk_q8_0), kb - i < CB ? kb - i : CB,
+                         kv, &ac[c][i / CB]);
+        for (int g = 0; g < ng; g++) {
+            const uint8_t *q = w + ((size_t)g * nb + k0) * PK_BLOCK;
+            float *sg = s + 16 * g;
+            __m512 acc[NC_FUSED];
+#pragma GCC unroll 8
+            for (int c = 0; c < nc; c++)
+                acc[c] = k0 ? _mm512_loadu_ps(sg + (size_t)c * ldc) : _mm512_setzero_ps();
+            for (int i = 0; i < kb; i++, q += PK_BLOCK) {
+                __m512i W[8];
+#pragma GCC unroll 4
+                for (int j = 0; j < 4; j++) {
+                    const __m512i t = _mm512_loadu_si512(q + 32 + 64 * j);
+                    if (iq4) {
+                        W[j] = _mm512_shuffle_epi8(tbl, _mm512_and_si512(t, m4));
+                        W[4 + j] = _mm512_shuffle_epi8(tbl, _mm512_and_si512(_mm512_srli_epi16(t, 4), m4));
+                    } else { /* high nibbles kept in place: 16 * nib, the sum divided by 16 (exact) */
+                        W[j] = _mm512_and_si512(t, m4);
+                        W[4 + j] = _mm512_and_si512(t, m4h);
+                    }
+                }
+                const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)q));
+                const size_t ao = (size_t)(k0 + i) * sizeof(blk_q8_0) + 2;
+#pragma GCC unroll 8
+                for (int c = 0; c < nc; c++) {
+                    const uint8_t *qa = a + (size_t)c * astride + ao;
+                    __m512i lo = _mm512_set1_epi32(ac[c][i / CB].off[i % CB]), hi = _mm512_setzero_si512();
+#pragma GCC unroll 4
+                    for (int j = 0; j < 4; j++) {
+                        lo = dpbusd_b(lo, W[j], qa + 4 * j);
+                        hi = dpbusd_b(hi, W[4 + j], qa + 16 + 4 * j);
+                    }
+                    const __m512i isum = _mm512_add_epi32(lo, iq4 ? hi : _mm512_srai_epi32(hi, 4));
+                    acc[c] = chain_step(acc[c], isum, dw, ac[c][i / CB].da[i % CB]);
+                }
+            }
+#pragma GCC unroll 8
+            for (int c = 0; c < nc; c++) _mm512_storeu_ps(sg + (size_t)c * ldc, acc[c]);
+        }
+    }
+}
+
+AI void mm_q4_packed(int t, int n, int nr, int nc, float *s, size_t ldc, const void *vw, size_t wstride,
+                     const void *va, size_t astride)
+{
+    const int iq4 = t == KERN_IQ4_NL;
+    const uint8_t *w = vw, *a = va;
+    const int nb = n / QK_32, ng = nr / 16;
+    if (ng <= 0 || nc <= 0) return;
+    if (nc > NC_FUSED) {
+        for (int g0 = 0; g0 < ng; g0 += GROUPS) {
+            const int gn = ng - g0 < GROUPS ? ng - g0 : GROUPS;
+            wrows R[GROUPS];
+            for (int g = 0; g < gn; g++) {
+                R[g].pk = w + (size_t)(g0 + g) * 16 * wstride;
+                for (int r = 0; r < 16; r++) R[g].rp[r] = R[g].pk;
+                R[g].ws = wstride;
+            }
+            mm_panel(nb, gn, 16, nc, s + 16 * g0, ldc, R, a, astride, iq4);
+        }
+        return;
+    }
+    switch (nc) { /* one copy per column count: the loops over columns unroll */
+    case 1: pk_fused(nb, ng, 1, s, ldc, w, a, astride, iq4); break;
+    case 2: pk_fused(nb, ng, 2, s, ldc, w, a, astride, iq4); break;
+    case 3: pk_fused(nb, ng, 3, s, ldc, w, a, astride, iq4); break;
+    case 4: pk_fused(nb, ng, 4, s, ldc, w, a, astride, iq4); break;
+    case 5: pk_fused(nb, ng, 5, s, ldc, w, a, astride, iq4); break;
+    case 6: pk_fused(nb, ng, 6, s, ldc, w, a, astride, iq4); break;
+    case 7: pk_fused(nb, ng, 7, s, ldc, w, a, astride, iq4); break;
+    default: pk_fused(nb, ng, 8, s, ldc, w, a, astride, iq4); break;
+    }
+}
+
+void kx512_q4_0_mul_mat_packed(int n, int nr, int nc, float *s, size_t ldc, const void *w, size_t wstride,
+                               const void *a, size_t astride)
+{
+    mm_q4_packed(KERN_Q4_0, n, nr, nc, s, ldc, w, wstride, a, astride);
+}
+
+void kx512_iq4_nl_mul_mat_packed(int n, int nr, int nc, float *s, size_t ldc, const void *w, size_t wstride,
+                                 const void *a, size_t astride)
+{
+    mm_q4_packed(KERN_IQ4_NL, n, nr, nc, s, ldc, w, wstride, a, astride);
 }

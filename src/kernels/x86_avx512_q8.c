@@ -193,9 +193,48 @@ static int q8_rows(int nb, int nr, int nc, float *s, size_t ldc, const void *w, 
     return 1;
 }
 
+/* One column, two rows side by side: ref's per-lane fma chain of one row
+ * allows one block per 4 cycles (fma latency), 34 bytes: below what DRAM
+ * gives on a 2.6 GHz core; two rows are two independent chains, and the
+ * activation block (correction, scale) is shared by them. */
+static void q8_gemv_pairs(int nb, int nr, float *s, const void *w, size_t wstride, const void *a)
+{
+    const __m256i bias = _mm256_set1_epi8((char)0x80);
+    const __m256 magic = _mm256_set1_ps(KX_MAGIC_F);
+    const blk_q8_0 *ac = a;
+    int r = 0;
+    for (; r + 2 <= nr; r += 2) {
+        const blk_q8_0 *x0 = row_at(w, wstride, r), *x1 = row_at(w, wstride, r + 1);
+        const char *pf = (const char *)x0 + 2 * wstride;
+        const size_t pstep = 2 * wstride / (size_t)nb;
+        size_t pdone = 0, plim = 0;
+        __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+        for (int b = 0; b < nb; b++) {
+            for (plim += pstep; pdone < plim; pdone += 64) _mm_prefetch(pf + pdone, _MM_HINT_T0);
+            const __m256i aq = loadu256(ac[b].qs);
+            const __m256i corr = q8_corr(aq);
+            const __m256 da = _mm256_set1_ps(_cvtsh_ss(ac[b].d));
+            const __m256i u0 = _mm256_xor_si256(loadu256(x0[b].qs), bias);
+            const __m256i u1 = _mm256_xor_si256(loadu256(x1[b].qs), bias);
+            const __m256i l0 = _mm256_dpbusd_epi32(corr, u0, aq), l1 = _mm256_dpbusd_epi32(corr, u1, aq);
+            const __m256 d0 = _mm256_mul_ps(_mm256_cvtph_ps(_mm_set1_epi16((short)x0[b].d)), da);
+            const __m256 d1 = _mm256_mul_ps(_mm256_cvtph_ps(_mm_set1_epi16((short)x1[b].d)), da);
+            acc0 = _mm256_fmadd_ps(d0, _mm256_sub_ps(_mm256_castsi256_ps(l0), magic), acc0);
+            acc1 = _mm256_fmadd_ps(d1, _mm256_sub_ps(_mm256_castsi256_ps(l1), magic), acc1);
+        }
+        s[r] = hsum8(acc0);
+        s[r + 1] = hsum8(acc1);
+    }
+    if (r < nr) q8_gemv_cols(nb, 1, 1, s + r, 0, row_at(w, wstride, r), wstride, a, 0);
+}
+
 static void q8_gemv(int nb, int nr, int nc, float *s, size_t ldc, const void *w, size_t wstride, const void *a,
                     size_t astride)
 {
+    if (nc == 1) {
+        q8_gemv_pairs(nb, nr, s, w, wstride, a);
+        return;
+    }
     for (int c = 0; c < nc;) {
         const int left = nc - c;
         float *sc = s + (size_t)c * ldc;
