@@ -497,6 +497,7 @@ typedef struct mm_job {
     int64_t ld;              /* output row stride (floats) */
     const unsigned char *many;   /* (T) 1 when the row's sequence has >= 2 rows here */
     int n_parts;
+    int64_t unit;            /* rows per work item: KERN_PACK_ROWS when every part's rows are whole groups, else 1 */
     mm_part p[3];
 } mm_job;
 
@@ -523,11 +524,16 @@ static float float_dot(int type, int gemm, int n, const void *w, const void *x)
  * tiles) serves more rows (+15% prefill for Q4_0 over 16). */
 #define MM_ROW_BLOCK 16
 #define MM_ROW_BLOCK_BATCH 64
+/* Packed weights (model_pack) at decode: the rows stream as one sequential
+ * run, so a call takes many groups and its activation prep serves them all. */
+#define MM_ROW_BLOCK_PACKED 256
 
 static void mm_worker(void *ctx, int64_t r0, int64_t r1, int ith)
 {
     (void)ith;
     const mm_job *j = ctx;
+    r0 *= j->unit;
+    r1 *= j->unit;
     for (int k = 0; k < j->n_parts; k++) {
         const mm_part *p = &j->p[k];
         int64_t lo = r0 > p->row0 ? r0 : p->row0;
@@ -550,6 +556,17 @@ static void mm_worker(void *ctx, int64_t r0, int64_t r1, int ith)
         /* quantized: a block of weight rows against every token, the rows
          * staying in cache while the tokens pass (weights read once per
          * call however many tokens, users, share it) */
+        /* packed: lo and hi are whole groups (unit), the layout this table's */
+        if (p->w->packed && j->unit == KERN_PACK_ROWS && p->w->packed_by == j->kt->pack[ft]) {
+            const int64_t rb = j->T >= 2 ? MM_ROW_BLOCK_BATCH : MM_ROW_BLOCK_PACKED;
+            for (int64_t r = lo; r < hi; r += rb) {
+                const int nr = hi - r < rb ? (int)(hi - r) : (int)rb;
+                j->kt->mul_mat_packed[ft](n, nr, j->T, p->out + (r - p->row0), (size_t)j->ld,
+                                          (const uint8_t *)p->w->packed + (size_t)(r - p->row0) * p->w->row_bytes,
+                                          p->w->row_bytes, p->act, p->act_stride);
+            }
+            continue;
+        }
         const int64_t rb = j->T >= 2 ? MM_ROW_BLOCK_BATCH : MM_ROW_BLOCK;
         for (int64_t r = lo; r < hi; r += rb) {
             const int nr = hi - r < rb ? (int)(hi - r) : (int)rb;
@@ -575,6 +592,9 @@ static void matmul(fwd_ctx *c, int T, const float *x, int64_t x_ld, int n_w,
     int conv_type[3];
     int n_conv = 0;
     int64_t rows = 0;
+    j.unit = KERN_PACK_ROWS;
+    for (int i = 0; i < n_w; i++)
+        if (w[i]->n_out % KERN_PACK_ROWS) j.unit = 1;
     for (int i = 0; i < n_w; i++) {
         const model_weight *wi = w[i];
         mm_part *p = &j.p[j.n_parts++];
@@ -600,7 +620,7 @@ static void matmul(fwd_ctx *c, int T, const float *x, int64_t x_ld, int n_w,
         p->act = c->act[k];
         p->act_stride = rs;
     }
-    run_for(c, rows, rows * w[0]->n_in * T, mm_worker, &j);
+    run_for(c, rows / j.unit, rows * w[0]->n_in * T, mm_worker, &j);
 }
 
 static void matmul1(fwd_ctx *c, int T, const float *x, int64_t x_ld, const model_weight *w,

@@ -316,6 +316,7 @@ static int cmd_run(int argc, char **argv)
         fprintf(stderr, "mote run: %s\n", m.err);
         return rc == MODEL_ERR_UNSUPPORTED || rc == MODEL_ERR_NOMEM ? 1 : 2;
     }
+    if (model_pack(&m, kt) < 0) fprintf(stderr, "mote run: %s; using the mapped weights\n", m.err);
     tok_vocab voc;
     char err[256];
     if (tok_vocab_load(&voc, m.g, err, sizeof err) < 0) {
@@ -713,6 +714,7 @@ static int cmd_bench(int argc, char **argv)
         fprintf(stderr, "mote bench: %s\n", m.err);
         return rc == MODEL_ERR_UNSUPPORTED || rc == MODEL_ERR_NOMEM ? 1 : 2;
     }
+    if (model_pack(&m, kt) < 0) fprintf(stderr, "mote bench: %s; measuring the mapped weights\n", m.err);
     uint32_t ft = 0;
     int has_ft = gguf_get_u32(m.g, "general.file_type", &ft) == 0;
     const char *ftn = has_ft ? quant_ftype_name((int)ft) : NULL;

@@ -434,8 +434,59 @@ int model_open(model *m, const char *path)
     return rc;
 }
 
+/* Matrix i of m, i < 1 + 8 * n_layer: the output (tied included: its
+ * packed copy serves the logits, token_embd's view the lookups), then each
+ * layer's eight (absent ones have data == NULL). For model_pack /
+ * model_free. */
+static model_weight *model_matrix(model *m, int64_t i)
+{
+    if (i == 0) return &m->output;
+    model_layer *L = &m->layers[(i - 1) / 8];
+    model_weight *w[] = {&L->wq, &L->wk, &L->wv, &L->wqkv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+    return w[(i - 1) % 8];
+}
+
+static int64_t model_matrix_count(const model *m) { return m->layers ? 1 + 8 * (int64_t)m->hp.n_layer : 1; }
+
+static void unpack_all(model *m)
+{
+    for (int64_t i = 0; i < model_matrix_count(m); i++) {
+        model_weight *w = model_matrix(m, i);
+        free((void *)w->packed);
+        w->packed = NULL;
+        w->packed_by = NULL;
+    }
+}
+
+int64_t model_pack(model *m, const kern_table *kt)
+{
+    int64_t total = 0;
+    if (getenv("MOTE_NOPACK")) return 0;
+    for (int64_t i = 0; i < model_matrix_count(m); i++) {
+        model_weight *x = model_matrix(m, i);
+        if (!x->data || x->packed || x->type < 0 || x->type >= KERN_TYPE_COUNT || !kt->pack[x->type] ||
+            !kt->mul_mat_packed[x->type] || x->n_out % KERN_PACK_ROWS || x->n_in > INT32_MAX || x->n_out > INT32_MAX)
+            continue;
+        size_t rs = kern_row_size(x->type, x->n_in);
+        if (rs == 0 || rs != x->row_bytes) continue;
+        size_t bytes = rs * (size_t)x->n_out;
+        void *p = NULL;
+        if (posix_memalign(&p, 64, bytes) != 0) {
+            unpack_all(m);
+            snprintf(m->err, sizeof m->err, "out of memory packing weights (%zu bytes)", bytes);
+            return MODEL_ERR_NOMEM;
+        }
+        kt->pack[x->type]((int)x->n_in, (int)x->n_out, x->data, x->row_bytes, p);
+        x->packed = p;
+        x->packed_by = kt->pack[x->type];
+        total += (int64_t)bytes;
+    }
+    return total;
+}
+
 void model_free(model *m)
 {
+    unpack_all(m);
     free(m->layers);
     m->layers = NULL;
     if (m->owns_file) gguf_close(&m->file);

@@ -29,6 +29,7 @@
 #include <stdint.h>
 
 #include "gguf.h"
+#include "kernels/kernels.h"
 
 enum model_err {
     MODEL_OK = 0,
@@ -62,6 +63,11 @@ typedef struct model_weight {
     int64_t n_in;            /* ne[0]: elements per row */
     int64_t n_out;           /* ne[1]: rows */
     size_t row_bytes;        /* bytes per row */
+    /* The same matrix in a kernel table's packed layout (model_pack), or
+     * NULL; packed_by is the pack function that made it: only the table
+     * whose pack[type] it is may read it (through mul_mat_packed[type]). */
+    const void *packed;
+    kern_pack_fn packed_by;
 } model_weight;
 
 typedef struct model_layer {
@@ -117,6 +123,16 @@ int model_open(model *m, const char *path);
 int model_init(model *m, const gguf_file *g);
 
 void model_free(model *m);
+
+/* Pack every matrix that kt has a packed layout for (kt->pack[type];
+ * rows a multiple of KERN_PACK_ROWS, contiguous rows) into memory owned by
+ * m, freed by model_free; the mapped views stay for everything else (token
+ * lookups, other tables). Decode then streams the packed copy: on the
+ * avx512 table that is twice the unpacking speed, for as much anonymous
+ * memory as those matrices take in the file. Call once, before m is shared
+ * between threads. Returns the bytes packed (0: nothing to pack), or
+ * MODEL_ERR_NOMEM with nothing packed. */
+int64_t model_pack(model *m, const kern_table *kt);
 
 /* "llama", "qwen2", ... */
 const char *model_arch_name(int arch);

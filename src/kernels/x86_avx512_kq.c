@@ -515,31 +515,49 @@ AI void transpose4(const __m512i v[4], __m512i t[4])
     t[3] = _mm512_unpackhi_epi64(t1, t3);
 }
 
-static void q4k_pack_fill(q4k_pack *pk, const q4k_rows *R, int i0, int kb)
+/* The 16 rows' headers (v[q]: lane m = d, dmin, scales[12] of row 4m + q)
+ * -> lane r = row r: d and dmin as floats, sc_j as dwords, (m_j, m_j) as
+ * word pairs. */
+AI void q4k_hdr(__m512i v[4], __m512 *dw, __m512 *dmw, __m512i sc[8], __m512i mm[8])
+{
+    __m512i t[4];
+    transpose4(v, t);
+    const __m512i dd = t[0];
+    *dw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(dd));
+    *dmw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(dd, 16)));
+    _Pragma("GCC unroll 4")
+    for (int q = 0; q < 4; q++) v[q] = q4k_scales(v[q]);
+    transpose4(v, t); /* t[0] sc0..3, t[1] sc4..7, t[2] m0..3, t[3] m4..7 */
+    _Pragma("GCC unroll 8")
+    for (int j = 0; j < 8; j++) {
+        sc[j] = _mm512_shuffle_epi8(t[j / 4], q4k_bpat(j % 4));
+        mm[j] = _mm512_shuffle_epi8(t[2 + j / 4], q4k_bpat(4 + j % 4));
+    }
+}
+
+/* 16-byte piece p of the 16 rows' qs, transposed (t[d]: lane r = dword
+ * 4p + d of row r) = sub-blocks 2g, 2g+1 (g = p / 2), dwords k = 4 (p % 2)
+ * + d -> the nibble-split W of a q4k_pack. */
+AI void q4k_piece(const __m512i t[4], int p, __m512i w[8][8])
 {
     const __m512i m4 = _mm512_set1_epi8(0x0f);
+    _Pragma("GCC unroll 4")
+    for (int d = 0; d < 4; d++) {
+        w[2 * (p / 2)][4 * (p % 2) + d] = _mm512_and_si512(t[d], m4);
+        w[2 * (p / 2) + 1][4 * (p % 2) + d] = _mm512_and_si512(_mm512_srli_epi16(t[d], 4), m4);
+    }
+}
+
+static void q4k_pack_fill(q4k_pack *pk, const q4k_rows *R, int i0, int kb)
+{
     for (int i = 0; i < kb; i++) {
         const size_t bo = (size_t)(i0 + i) * sizeof(blk_q4_k);
         prefetch_rows(R->np, 16, bo, 192);
         __m512i v[4], t[4];
-        /* d, dmin, scales: rows-in-lanes dwords [dd, sc0..3, sc4..7, m0..3, m4..7] */
         _Pragma("GCC unroll 4")
         for (int q = 0; q < 4; q++)
             v[q] = load4x128(R->rp[q] + bo, R->rp[4 + q] + bo, R->rp[8 + q] + bo, R->rp[12 + q] + bo);
-        transpose4(v, t);
-        const __m512i dd = t[0];
-        pk->dw[i] = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(dd));
-        pk->dmw[i] = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(dd, 16)));
-        _Pragma("GCC unroll 4")
-        for (int q = 0; q < 4; q++) v[q] = q4k_scales(v[q]);
-        transpose4(v, t); /* t[0] sc0..3, t[1] sc4..7, t[2] m0..3, t[3] m4..7 */
-        _Pragma("GCC unroll 8")
-        for (int j = 0; j < 8; j++) {
-            pk->sc[i][j] = _mm512_shuffle_epi8(t[j / 4], q4k_bpat(j % 4));
-            pk->mm[i][j] = _mm512_shuffle_epi8(t[2 + j / 4], q4k_bpat(4 + j % 4));
-        }
-        /* quants: 16-byte piece p of qs = dwords 4p..4p+3 = sub-blocks
-         * 2g, 2g+1 (g = p / 2), dwords k = 4 (p % 2) + d */
+        q4k_hdr(v, &pk->dw[i], &pk->dmw[i], pk->sc[i], pk->mm[i]);
         _Pragma("GCC unroll 8")
         for (int p = 0; p < 8; p++) {
             const size_t o = bo + 16 + 16 * (size_t)p;
@@ -547,11 +565,30 @@ static void q4k_pack_fill(q4k_pack *pk, const q4k_rows *R, int i0, int kb)
             for (int q = 0; q < 4; q++)
                 v[q] = load4x128(R->rp[q] + o, R->rp[4 + q] + o, R->rp[8 + q] + o, R->rp[12 + q] + o);
             transpose4(v, t);
+            q4k_piece(t, p, pk->w[i]);
+        }
+    }
+}
+
+/* Packed layout (kern_table.pack), per row group of 16 and super-block i,
+ * 2304 bytes (16 rows' worth) at i * 2304 of the group: 4 zmm of headers
+ * (zmm q, 128-bit lane m: d, dmin, scales[12] of row 4m + q, the v[q] of
+ * q4k_pack_fill), then 32 zmm of quants (zmm 4p + d: lane r = qs dword
+ * 4p + d of row r, the transposed pieces). */
+enum { Q4K_PK = 16 * sizeof(blk_q4_k) };
+
+static void q4k_pack_fill_packed(q4k_pack *pk, const uint8_t *src, int kb)
+{
+    for (int i = 0; i < kb; i++, src += Q4K_PK) {
+        __m512i v[4], t[4];
+        _Pragma("GCC unroll 4")
+        for (int q = 0; q < 4; q++) v[q] = loadu512(src + 64 * q);
+        q4k_hdr(v, &pk->dw[i], &pk->dmw[i], pk->sc[i], pk->mm[i]);
+        _Pragma("GCC unroll 8")
+        for (int p = 0; p < 8; p++) {
             _Pragma("GCC unroll 4")
-            for (int d = 0; d < 4; d++) {
-                pk->w[i][2 * (p / 2)][4 * (p % 2) + d] = _mm512_and_si512(t[d], m4);
-                pk->w[i][2 * (p / 2) + 1][4 * (p % 2) + d] = _mm512_and_si512(_mm512_srli_epi16(t[d], 4), m4);
-            }
+            for (int d = 0; d < 4; d++) t[d] = loadu512(src + 256 + 64 * (4 * p + d));
+            q4k_piece(t, p, pk->w[i]);
         }
     }
 }
@@ -610,8 +647,10 @@ AI void q4k_panel_tile(const q4k_pack *pk, int kb, int CT, const blk_q8_k *const
     }
 }
 
-static void q4k_panel(int nb, int nc, float *s, size_t ldc, const q4k_rows *R, const uint8_t *a, size_t astride,
-                      __mmask16 mask)
+/* R: the 16 rows in the file's layout, or packed: the group's packed bytes
+ * (then R is not read). */
+static void q4k_panel(int nb, int nc, float *s, size_t ldc, const q4k_rows *R, const uint8_t *packed,
+                      const uint8_t *a, size_t astride, __mmask16 mask)
 {
     q4k_pack pk;
     __m512 sums[2 * Q4K_PANEL];
@@ -620,7 +659,10 @@ static void q4k_panel(int nb, int nc, float *s, size_t ldc, const q4k_rows *R, c
         for (int c = 0; c < 2 * np; c++) sums[c] = _mm512_setzero_ps();
         for (int i0 = 0; i0 < nb; i0 += Q4K_KC) {
             const int kb = nb - i0 < Q4K_KC ? nb - i0 : Q4K_KC;
-            q4k_pack_fill(&pk, R, i0, kb);
+            if (packed)
+                q4k_pack_fill_packed(&pk, packed + (size_t)i0 * Q4K_PK, kb);
+            else
+                q4k_pack_fill(&pk, R, i0, kb);
             int c = 0;
             for (; c + Q4K_CT <= np; c += Q4K_CT) {
                 const blk_q8_k *ab[Q4K_CT];
@@ -659,7 +701,7 @@ void kx512_q4_k_mul_mat(int n, int nr, int nc, float *s, size_t ldc, const void 
         for (int r = 0; r < 16; r++) R.np[r] = R.rp[r] + 16 * wstride;
         const __mmask16 mask = (__mmask16)((1u << rn) - 1);
         if (nc >= Q4K_PANEL_MIN_NC) {
-            q4k_panel(nb, nc, s + r0, ldc, &R, ab, astride, mask);
+            q4k_panel(nb, nc, s + r0, ldc, &R, NULL, ab, astride, mask);
             continue;
         }
         int c = 0;
@@ -671,6 +713,110 @@ void kx512_q4_k_mul_mat(int n, int nr, int nc, float *s, size_t ldc, const void 
         if (c < nc) {
             const blk_q8_k *ac[1] = {(const blk_q8_k *)(ab + (size_t)c * astride)};
             q4k_tile(nb, 1, &R, ac, s + (size_t)c * ldc + r0, ldc, mask);
+        }
+    }
+}
+
+/* ---- Q4_K, packed rows ----
+ *
+ * Decode (1 or 2 columns) straight from the packed bytes: per super-block
+ * the headers give sc_j / (m_j, m_j) / d / dmin in lanes (q4k_hdr), each
+ * quant zmm is split once (low nibbles: sub-block 2g; high nibbles kept in
+ * place, 16 * nib: sub-block 2g+1) and meets the broadcast activation
+ * dwords through vpdpbusd; S_j times sc_j (vpmulld) into an even and an
+ * odd sum, the odd one 16 times too big (exact: |16 S_j sc_j| * 4 < 2^28),
+ * isum = even + odd / 16. Then ref's two chains, as in q4k_tile. */
+AI void q4k_packed_tile(int nb, int NC, const uint8_t *src, const blk_q8_k *const ac[], float *s, size_t ldc)
+{
+    const __m512i m4 = _mm512_set1_epi8(0x0f), m4h = _mm512_set1_epi8((char)0xf0);
+    __m512 sum[2], msum[2];
+    _Pragma("GCC unroll 2")
+    for (int c = 0; c < NC; c++) sum[c] = msum[c] = _mm512_setzero_ps();
+    for (int i = 0; i < nb; i++, src += Q4K_PK) {
+        __m512i v[4], sc[8], mm[8];
+        __m512 dw, dmw;
+        _Pragma("GCC unroll 4")
+        for (int q = 0; q < 4; q++) v[q] = loadu512(src + 64 * q);
+        q4k_hdr(v, &dw, &dmw, sc, mm);
+        __m512i ie[2], io[2];
+        _Pragma("GCC unroll 4")
+        for (int g = 0; g < 4; g++) {
+            __m512i se[2], so[2];
+            _Pragma("GCC unroll 8")
+            for (int k = 0; k < 8; k++) {
+                const __m512i t = loadu512(src + 256 + 64 * (4 * (2 * g + k / 4) + k % 4));
+                const __m512i lo = _mm512_and_si512(t, m4), hi = _mm512_and_si512(t, m4h);
+                _Pragma("GCC unroll 2")
+                for (int c = 0; c < NC; c++) {
+                    const int8_t *q = ac[c][i].qs + 64 * g + 4 * k;
+                    se[c] = dpbusd_b(k ? se[c] : _mm512_setzero_si512(), lo, q);
+                    so[c] = dpbusd_b(k ? so[c] : _mm512_setzero_si512(), hi, q + 32);
+                }
+            }
+            _Pragma("GCC unroll 2")
+            for (int c = 0; c < NC; c++) {
+                const __m512i e = _mm512_mullo_epi32(se[c], sc[2 * g]), o = _mm512_mullo_epi32(so[c], sc[2 * g + 1]);
+                ie[c] = g ? _mm512_add_epi32(ie[c], e) : e;
+                io[c] = g ? _mm512_add_epi32(io[c], o) : o;
+            }
+        }
+        _Pragma("GCC unroll 2")
+        for (int c = 0; c < NC; c++) {
+            const __m512i isum = _mm512_add_epi32(ie[c], _mm512_srai_epi32(io[c], 4));
+            __m512i imin = _mm512_setzero_si512();
+            _Pragma("GCC unroll 8")
+            for (int j = 0; j < 8; j++) imin = _mm512_dpwssd_epi32(imin, mm[j], bcast32(ac[c][i].bsums + 2 * j));
+            const __m512 da = _mm512_set1_ps(ac[c][i].d);
+            sum[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_mul_ps(dw, da), sum[c]);
+            msum[c] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(imin), _mm512_mul_ps(dmw, da), msum[c]);
+        }
+    }
+    _Pragma("GCC unroll 2")
+    for (int c = 0; c < NC; c++) _mm512_storeu_ps(s + (size_t)c * ldc, _mm512_sub_ps(sum[c], msum[c]));
+}
+
+void kx512_q4_k_pack(int n, int nr, const void *w, size_t wstride, void *out)
+{
+    const int nb = n / QK_K;
+    uint8_t *o = out;
+    for (int g = 0; g < nr / 16; g++) {
+        const uint8_t *rp[16];
+        for (int r = 0; r < 16; r++) rp[r] = (const uint8_t *)w + (size_t)(16 * g + r) * wstride;
+        for (int i = 0; i < nb; i++, o += Q4K_PK) {
+            const size_t bo = (size_t)i * sizeof(blk_q4_k);
+            __m512i v[4], t[4];
+            for (int q = 0; q < 4; q++)
+                _mm512_storeu_si512(o + 64 * q, load4x128(rp[q] + bo, rp[4 + q] + bo, rp[8 + q] + bo, rp[12 + q] + bo));
+            for (int p = 0; p < 8; p++) {
+                const size_t off = bo + 16 + 16 * (size_t)p;
+                for (int q = 0; q < 4; q++) v[q] = load4x128(rp[q] + off, rp[4 + q] + off, rp[8 + q] + off, rp[12 + q] + off);
+                transpose4(v, t);
+                for (int d = 0; d < 4; d++) _mm512_storeu_si512(o + 256 + 64 * (4 * p + d), t[d]);
+            }
+        }
+    }
+}
+
+void kx512_q4_k_mul_mat_packed(int n, int nr, int nc, float *s, size_t ldc, const void *w, size_t wstride,
+                               const void *a, size_t astride)
+{
+    const int nb = n / QK_K;
+    const uint8_t *ab = a;
+    for (int r0 = 0; r0 + 16 <= nr; r0 += 16) {
+        const uint8_t *src = (const uint8_t *)w + (size_t)r0 * wstride;
+        if (nc >= Q4K_PANEL_MIN_NC) {
+            q4k_panel(nb, nc, s + r0, ldc, NULL, src, ab, astride, 0xffff);
+            continue;
+        }
+        int c = 0;
+        for (; c + 2 <= nc; c += 2) {
+            const blk_q8_k *ac[2] = {(const blk_q8_k *)(ab + (size_t)c * astride),
+                                     (const blk_q8_k *)(ab + (size_t)(c + 1) * astride)};
+            q4k_packed_tile(nb, 2, src, ac, s + (size_t)c * ldc + r0, ldc);
+        }
+        if (c < nc) {
+            const blk_q8_k *ac[1] = {(const blk_q8_k *)(ab + (size_t)c * astride)};
+            q4k_packed_tile(nb, 1, src, ac, s + (size_t)c * ldc + r0, ldc);
         }
     }
 }
