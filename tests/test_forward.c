@@ -434,6 +434,9 @@ static void test_model(const char *dir, const char *name, thread_pool *tp, const
         double t0 = now_s();
         fwd_ctx c;
         fwd_kv kv;
+        /* the table's packed layouts too, as the server loads them */
+        const int64_t packed = model_pack(&m, kt);
+        T_CHECK(packed >= 0, "%s [%s]: weights packed (%lld bytes)", name, kt->name, (long long)packed);
         int rc1 = fwd_init(&c, &m, kt, tp, 0);
         int rc2 = rc1 == 0 ? fwd_kv_init(&kv, &m, 1024, KERN_F16) : -1;
         if (!T_CHECK(rc1 == 0 && rc2 == 0, "%s [%s]: forward context (%s)", name, kt->name, rc1 ? c.err : "ok")) {
