@@ -80,21 +80,21 @@ typedef struct {
     __m512i negc[4]; /* ws only: -128 * the sums of q - 32 per dword */
 } q6_row;
 
-AI void q6_unpack(const blk_q6_k *b, q6_row *u)
+AI void q6_unpack(const uint8_t *ql_, const uint8_t *qh_, const int8_t *scales, q6_row *u)
 {
     const __m512i m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
     const __m512i sl = _mm512_inserti64x4(_mm512_set1_epi16(4), _mm256_set1_epi16(2), 1);
     const __m512i sr = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(2), 1);
     _Pragma("GCC unroll 16")
     for (int h = 0; h < 2; h++) {
-        __m512i ql = loadu512(b->ql + 64 * h), qh = bcast256(b->qh + 32 * h);
+        __m512i ql = loadu512(ql_ + 64 * h), qh = bcast256(qh_ + 32 * h);
         __m512i h01 = _mm512_and_si512(_mm512_sllv_epi16(qh, sl), m30);
         __m512i h23 = _mm512_and_si512(_mm512_srlv_epi16(qh, sr), m30);
         /* (A & B) | C: 0xEA */
         u->q[2 * h] = _mm512_ternarylogic_epi32(ql, m4, h01, 0xEA);
         u->q[2 * h + 1] = _mm512_ternarylogic_epi32(_mm512_srli_epi16(ql, 4), m4, h23, 0xEA);
     }
-    __m512i sx = _mm512_castsi256_si512(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->scales)));
+    __m512i sx = _mm512_castsi256_si512(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)scales)));
     u->scp[0] = _mm512_permutexvar_epi16(_mm512_load_si512(Q6_SCP[0]), sx);
     u->scp[1] = _mm512_permutexvar_epi16(_mm512_load_si512(Q6_SCP[1]), sx);
 }
@@ -176,10 +176,21 @@ AI __m512 hsum8x2(__m512 v)
 
 enum { Q6_CB = 16 }; /* columns per pass (their lanes and activations: 24 KiB of stack) */
 
+/* Packed layout (kern_table.pack), per row group of 16 and super-block i,
+ * 3360 bytes (16 rows' worth) at i * 3360 of the group: the 16 rows' d
+ * (f16), then per row r: ql (128 bytes), qh (64), scales (16), in the
+ * order the kernel reads them. The group is one sequential run (the
+ * file's layout is 16 interleaved ones; even a few interleaved runs in
+ * one page stream at half speed here) and its d one load, not a gather;
+ * the arithmetic is the file layout's. */
+enum { Q6_PK = 16 * sizeof(blk_q6_k), Q6_PK_ROW = 128 + 64 + 16 };
+AI const uint8_t *q6_pk_row(const uint8_t *P, int r) { return P + 32 + (size_t)r * Q6_PK_ROW; }
+
 /* NC (<= Q6_CB) columns against 16 rows (rp; rows >= nr repeat row 0;
- * gofs: byte offset of row r from row 0, for the d gather). */
+ * gofs: byte offset of row r from row 0, for the d gather). packed: rp[0]
+ * is the group's packed bytes (the other rp, gofs and next unused). */
 AI void q6k_tile(int nb, int NC, int ws, const uint8_t *const rp[16], __m512i gofs, size_t next,
-                 const blk_q8_k *const ac[], float *s, size_t ldc, int nr)
+                 const blk_q8_k *const ac[], float *s, size_t ldc, int nr, int packed)
 {
     __m512 acc[8][Q6_CB];  /* row pair p, column c: lanes of rows 2p | 2p+1 */
     _Pragma("GCC unroll 16")
@@ -190,7 +201,8 @@ AI void q6k_tile(int nb, int NC, int ws, const uint8_t *const rp[16], __m512i go
     for (int r = 0; r < 16; r++) np[r] = rp[r] + next;
     for (int i = 0; i < nb; i++) {
         const size_t bo = (size_t)i * sizeof(blk_q6_k);
-        prefetch_rows(np, 16, bo, 256);
+        const uint8_t *P = rp[0] + (size_t)i * Q6_PK;
+        if (!packed) prefetch_rows(np, 16, bo, 256);
         q6_act x[Q6_CB];
         __m512 da[Q6_CB];
         for (int c = 0; c < NC; c++) {
@@ -200,13 +212,21 @@ AI void q6k_tile(int nb, int NC, int ws, const uint8_t *const rp[16], __m512i go
         /* f16 d of the 16 rows: the dword ending at d (scales[14..15], d).
          * (Building it from scalar loads was cheaper in cache but streamed
          * slower: the gather also pulls every row's line in early.) */
-        const __m512 dw16 = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(
-            _mm512_srli_epi32(_mm512_i32gather_epi32(gofs, rp[0] + bo + offsetof(blk_q6_k, d) - 2, 1), 16)));
+        const __m512 dw16 = packed ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)P))
+                                   : _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(
+                                         _mm512_i32gather_epi32(gofs, rp[0] + bo + offsetof(blk_q6_k, d) - 2, 1), 16)));
         _Pragma("GCC unroll 16")
         for (int p = 0; p < 8; p++) {
             q6_row u0, u1;
-            q6_unpack((const blk_q6_k *)(rp[2 * p] + bo), &u0);
-            q6_unpack((const blk_q6_k *)(rp[2 * p + 1] + bo), &u1);
+            if (packed) {
+                const uint8_t *x0 = q6_pk_row(P, 2 * p), *x1 = q6_pk_row(P, 2 * p + 1);
+                q6_unpack(x0, x0 + 128, (const int8_t *)x0 + 192, &u0);
+                q6_unpack(x1, x1 + 128, (const int8_t *)x1 + 192, &u1);
+            } else {
+                const blk_q6_k *b0 = (const blk_q6_k *)(rp[2 * p] + bo), *b1 = (const blk_q6_k *)(rp[2 * p + 1] + bo);
+                q6_unpack(b0->ql, b0->qh, b0->scales, &u0);
+                q6_unpack(b1->ql, b1->qh, b1->scales, &u1);
+            }
             if (ws) {
                 q6_row_ws(&u0);
                 q6_row_ws(&u1);
@@ -260,9 +280,9 @@ void kx512_q6_k_mul_mat(int n, int nr, int nc, float *s, size_t ldc, const void 
             for (int c = 0; c < cn; c++) ac[c] = (const blk_q8_k *)(ab + (size_t)(c0 + c) * astride);
             float *sc = s + (size_t)c0 * ldc + r0;
             if (cn == 1)
-                q6k_tile(nb, 1, 0, rp, gofs, 16 * wstride, ac, sc, ldc, rn);
+                q6k_tile(nb, 1, 0, rp, gofs, 16 * wstride, ac, sc, ldc, rn, 0);
             else
-                q6k_tile(nb, cn, 1, rp, gofs, 16 * wstride, ac, sc, ldc, rn);
+                q6k_tile(nb, cn, 1, rp, gofs, 16 * wstride, ac, sc, ldc, rn, 0);
         }
     }
 }
@@ -817,6 +837,46 @@ void kx512_q4_k_mul_mat_packed(int n, int nr, int nc, float *s, size_t ldc, cons
         if (c < nc) {
             const blk_q8_k *ac[1] = {(const blk_q8_k *)(ab + (size_t)c * astride)};
             q4k_packed_tile(nb, 1, src, ac, s + (size_t)c * ldc + r0, ldc);
+        }
+    }
+}
+
+/* ---- Q6_K, packed rows (layout above q6k_tile) ---- */
+
+void kx512_q6_k_pack(int n, int nr, const void *w, size_t wstride, void *out)
+{
+    const int nb = n / QK_K;
+    uint8_t *o = out;
+    for (int g = 0; g < nr / 16; g++)
+        for (int i = 0; i < nb; i++, o += Q6_PK)
+            for (int r = 0; r < 16; r++) {
+                const blk_q6_k *b = (const blk_q6_k *)((const uint8_t *)w + (size_t)(16 * g + r) * wstride) + i;
+                uint8_t *x = o + 32 + (size_t)r * Q6_PK_ROW;
+                memcpy(o + 2 * r, &b->d, 2);
+                memcpy(x, b->ql, 128);
+                memcpy(x + 128, b->qh, 64);
+                memcpy(x + 192, b->scales, 16);
+            }
+}
+
+void kx512_q6_k_mul_mat_packed(int n, int nr, int nc, float *s, size_t ldc, const void *w, size_t wstride,
+                               const void *a, size_t astride)
+{
+    const int nb = n / QK_K;
+    const uint8_t *ab = a;
+    const __m512i gofs = _mm512_setzero_si512();
+    for (int r0 = 0; r0 + 16 <= nr; r0 += 16) {
+        const uint8_t *rp[16];
+        for (int r = 0; r < 16; r++) rp[r] = (const uint8_t *)w + (size_t)r0 * wstride;
+        for (int c0 = 0; c0 < nc; c0 += Q6_CB) {
+            const int cn = nc - c0 < Q6_CB ? nc - c0 : Q6_CB;
+            const blk_q8_k *ac[Q6_CB];
+            for (int c = 0; c < cn; c++) ac[c] = (const blk_q8_k *)(ab + (size_t)(c0 + c) * astride);
+            float *sc = s + (size_t)c0 * ldc + r0;
+            if (cn == 1)
+                q6k_tile(nb, 1, 0, rp, gofs, 0, ac, sc, ldc, 16, 1);
+            else
+                q6k_tile(nb, cn, 1, rp, gofs, 0, ac, sc, ldc, 16, 1);
         }
     }
 }
