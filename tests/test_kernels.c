@@ -333,21 +333,21 @@ static void test_f16_ops(const char *tname, const kern_table *tab)
             bad += memcmp(fr, ft, (size_t)n * 4) != 0;
         }
     /* attn_f16: random K/V rows with a row stride, scores growing and
-     * shrinking (rescales and plain steps), dk/dv 64 and odd */
-    static kern_f16 kv16[2][40 * 72];
-    static const int dims[][2] = {{64, 64}, {64, 72}, {40, 24}};
+     * shrinking (rescales and plain steps), dk/dv 64 and 128 (the avx512 register paths) and odd */
+    static kern_f16 kv16[2][40 * 136];
+    static const int dims[][2] = {{64, 64}, {64, 72}, {40, 24}, {128, 128}, {96, 128}};
     for (size_t k = 0; k < sizeof dims / sizeof dims[0]; k++)
         for (int rep = 0; rep < 10; rep++) {
             int dk = dims[k][0], dv = dims[k][1], n = 1 + (int)(rnd_u32() % 40);
-            for (int i = 0; i < 40 * 72; i++) {
+            for (int i = 0; i < 40 * 136; i++) {
                 kv16[0][i] = kern_f32_to_f16((float)((int)(rnd_u32() % 2001) - 1000) / 500.0f);
                 kv16[1][i] = kern_f32_to_f16((float)((int)(rnd_u32() % 2001) - 1000) / 700.0f);
             }
-            kern_f16 q16[72], vr[72] = {0}, vt[72] = {0};
+            kern_f16 q16[136], vr[136] = {0}, vt[136] = {0};
             for (int i = 0; i < dk; i++) q16[i] = kern_f32_to_f16((float)((int)(rnd_u32() % 2001) - 1000) / 300.0f);
             float Sr = 0, Mr = -INFINITY, St = 0, Mt = -INFINITY;
-            kern_table_ref.attn_f16(n, dk, dv, q16, kv16[0], 72 * 2, kv16[1], 72 * 2, 0.125f, vr, &Sr, &Mr);
-            tab->attn_f16(n, dk, dv, q16, kv16[0], 72 * 2, kv16[1], 72 * 2, 0.125f, vt, &St, &Mt);
+            kern_table_ref.attn_f16(n, dk, dv, q16, kv16[0], 136 * 2, kv16[1], 136 * 2, 0.125f, vr, &Sr, &Mr);
+            tab->attn_f16(n, dk, dv, q16, kv16[0], 136 * 2, kv16[1], 136 * 2, 0.125f, vt, &St, &Mt);
             bad += memcmp(vr, vt, (size_t)dv * 2) != 0 || memcmp(&Sr, &St, 4) != 0 || memcmp(&Mr, &Mt, 4) != 0;
         }
     T_CHECK(bad == 0, "%s f16_mad / f16_scale / f32_mad / attn_f16 bit-identical to ref (%d bad)", tname, bad);
