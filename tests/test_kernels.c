@@ -379,14 +379,20 @@ static void test_table(const char *tname, const kern_table *tab)
              * weight quantizer for the others; bit-identical, no overrun.
              * Output at a 2-byte offset: rows inside tensors are 2-aligned. */
             if (ref->from_float[t] && tab->from_float[t]) {
-                for (int rep = 0; rep < 4; rep++) {
+                for (int rep = 0; rep < 7; rep++) {
                     if (t == tr->vec_dot_type) fill_acts(x, n); else fill_weights(x, n);
+                    if (rep >= 4 && t != tr->vec_dot_type) continue;
+                    /* activations with edge values: the block maximum tied
+                     * by both signs, a zero block, -0, NaN, huge values */
+                    if (rep == 4) for (int j = 0; j < n; j += 7) x[j] = (j / 7) % 2 ? 9.5f : -9.5f;
+                    if (rep == 5) for (int j = 0; j < n && j < 256; j++) x[j] = j % 3 ? 0.0f : -0.0f;
+                    if (rep == 6) for (int j = 3; j < n; j += 37) x[j] = j % 2 ? NAN : 1e30f;
                     memset(q_ref, 0xa5, rs + GUARD);
                     memset(q_tab, 0xa5, rs + GUARD + 4);
                     ref->from_float[t](x, q_ref, n);
                     tab->from_float[t](x, q_tab + mis(t), n);
                     if (memcmp(q_ref, q_tab + mis(t), rs + GUARD) != 0) {
-                        if (ff_bad++ == 0) T_NOTE("%s %s from_float differs at n=%d", tname, tr->name, n);
+                        if (ff_bad++ == 0) T_NOTE("%s %s from_float differs at n=%d (input kind %d)", tname, tr->name, n, rep);
                     }
                 }
             }

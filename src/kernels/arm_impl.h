@@ -145,12 +145,12 @@ static inline float q8_block(const float *x, int8_t *qs, int *sum)
     float32x4_t v[8], m = vdupq_n_f32(0);
     for (int k = 0; k < 8; k++) {
         v[k] = vld1q_f32(x + 4 * k);
-        m = vmaxq_f32(m, vabsq_f32(v[k]));
+        m = vmaxnmq_f32(m, vabsq_f32(v[k]));   /* NaN skipped, as ref's fmaxf */
     }
-    float amax = vmaxvq_f32(m);
+    float amax = vmaxnmvq_f32(m);
     float d = amax / 127.f, id = amax != 0.0f ? 127.f / amax : 0.0f;
     int32x4_t s = vdupq_n_s32(0);
-    for (int k = 0; k < 8; k += 2) {
+    for (int k = 0; k < 8; k += 2) { /* vcvtn of NaN is 0, as in ref */
         int32x4_t i0 = vcvtnq_s32_f32(vmulq_n_f32(v[k], id)), i1 = vcvtnq_s32_f32(vmulq_n_f32(v[k + 1], id));
         s = vaddq_s32(s, vaddq_s32(i0, i1));
         int16x8_t p = vcombine_s16(vqmovn_s32(i0), vqmovn_s32(i1));

@@ -356,7 +356,8 @@ static inline float q8_block(const float *x, int8_t *q, int *sum)
     float d = amax / 127.f, id = amax != 0.0f ? 127.f / amax : 0.0f;
     int s = 0;
     for (int j = 0; j < QK_32; j++) {
-        int v = clamp_i8(round_ne(x[j] * id));
+        const float p = x[j] * id;
+        int v = p == p ? clamp_i8(round_ne(p)) : 0;   /* NaN (x NaN, or inf * 0) -> 0 */
         q[j] = (int8_t)v;
         s += v;
     }

@@ -141,8 +141,11 @@ static inline float q8_block(const float *x, int8_t *qs, __m256i *isum)
     __m256 v0 = _mm256_loadu_ps(x), v1 = _mm256_loadu_ps(x + 8);
     __m256 v2 = _mm256_loadu_ps(x + 16), v3 = _mm256_loadu_ps(x + 24);
     const __m256 sign = _mm256_set1_ps(-0.0f);
-    __m256 m = _mm256_max_ps(_mm256_andnot_ps(sign, v0), _mm256_andnot_ps(sign, v1));
-    m = _mm256_max_ps(m, _mm256_max_ps(_mm256_andnot_ps(sign, v2), _mm256_andnot_ps(sign, v3)));
+    /* ref.c's amax (fmaxf) skips NaN: NaN lanes count as 0 here */
+#define ABS_ORD(v) _mm256_and_ps(_mm256_andnot_ps(sign, v), _mm256_cmp_ps(v, v, _CMP_ORD_Q))
+    __m256 m = _mm256_max_ps(ABS_ORD(v0), ABS_ORD(v1));
+    m = _mm256_max_ps(m, _mm256_max_ps(ABS_ORD(v2), ABS_ORD(v3)));
+#undef ABS_ORD
     __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
     m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
     m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
@@ -150,10 +153,11 @@ static inline float q8_block(const float *x, int8_t *qs, __m256i *isum)
     float d = amax / 127.f, id = amax != 0.0f ? 127.f / amax : 0.0f;
     __m256 mul = _mm256_set1_ps(id);
 #define RN (_MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)
-    __m256i i0 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v0, mul), RN));
-    __m256i i1 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v1, mul), RN));
-    __m256i i2 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v2, mul), RN));
-    __m256i i3 = _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v3, mul), RN));
+    /* a NaN product (x NaN, or inf * 0) quantizes to 0, as in ref.c */
+#define Q(v) _mm256_and_si256(_mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v, mul), RN)), \
+                              _mm256_castps_si256(_mm256_cmp_ps(_mm256_mul_ps(v, mul), _mm256_mul_ps(v, mul), _CMP_ORD_Q)))
+    __m256i i0 = Q(v0), i1 = Q(v1), i2 = Q(v2), i3 = Q(v3);
+#undef Q
 #undef RN
     if (isum) *isum = _mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
     /* int32 -> int16 -> int8 (saturating), then undo the per-lane interleave */

@@ -103,6 +103,50 @@ static void bf16_vec_dot(int n, float *s, const void *vw, const void *va)
     *s = (float)sum;
 }
 
+/* ------------------------------------------------------ Q8_K activations */
+
+/* ref.c's q8_k_from_float, 16 lanes at a time, bit for bit: amax over |x|
+ * skipping NaN (vmaxps returns its second operand when one is NaN, so the
+ * running max goes second), max = x at the first index reaching amax, the
+ * round-to-nearest by the same 1.5 * 2^23 addition and bit masking (so
+ * NaN and huge products give what ref gives), then the clamp and the
+ * 16-quant sums. */
+static void q8_k_from_float(const float *x, void *vy, int64_t n)
+{
+    blk_q8_k *y = vy;
+    const __m512 magic = _mm512_set1_ps(12582912.f);
+    const __m512i lowm = _mm512_set1_epi32(0x007fffff), half = _mm512_set1_epi32(0x00400000);
+    const __m512 absm = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+    for (int64_t i = 0; i < n / QK_K; i++, x += QK_K) {
+        __m512 am = _mm512_setzero_ps();
+        for (int g = 0; g < 16; g++) am = _mm512_max_ps(_mm512_and_ps(_mm512_loadu_ps(x + 16 * g), absm), am);
+        const float amax = _mm512_reduce_max_ps(am);
+        if (!(amax > 0)) {
+            memset(&y[i], 0, sizeof y[i]);
+            continue;
+        }
+        const __m512 va = _mm512_set1_ps(amax);
+        float max = 0;
+        for (int g = 0; g < 16; g++) {
+            const __mmask16 k = _mm512_cmp_ps_mask(_mm512_and_ps(_mm512_loadu_ps(x + 16 * g), absm), va, _CMP_EQ_OQ);
+            if (k) {
+                max = x[16 * g + __builtin_ctz(k)];
+                break;
+            }
+        }
+        const float iscale = -127.f / max;
+        const __m512 vs = _mm512_set1_ps(iscale);
+        for (int g = 0; g < 16; g++) {
+            const __m512 t = _mm512_add_ps(_mm512_mul_ps(vs, _mm512_loadu_ps(x + 16 * g)), magic);
+            __m512i q = _mm512_sub_epi32(_mm512_and_si512(_mm512_castps_si512(t), lowm), half);
+            q = _mm512_max_epi32(_mm512_min_epi32(q, _mm512_set1_epi32(127)), _mm512_set1_epi32(-128));
+            _mm_storeu_si128((__m128i *)(y[i].qs + 16 * g), _mm512_cvtepi32_epi8(q));
+            y[i].bsums[g] = (int16_t)_mm512_reduce_add_epi32(q);
+        }
+        y[i].d = 1 / iscale;
+    }
+}
+
 /* -------------------------------------------------- Q8_0 / Q4_0 (VNNI) */
 
 
@@ -263,7 +307,7 @@ static void attn_f16(int n, int dk, int dv, const kern_f16 *q16, const void *k, 
 
 const kern_table kern_table_avx512 = {
     .name = "avx512",
-    .from_float = {[KERN_F16] = f16_from_float},
+    .from_float = {[KERN_F16] = f16_from_float, [KERN_Q8_K] = q8_k_from_float},
     .to_float = {[KERN_F16] = f16_to_float},
     .vec_dot = {
         [KERN_F32] = f32_vec_dot, [KERN_F16] = f16_vec_dot, [KERN_BF16] = bf16_vec_dot,
