@@ -334,12 +334,12 @@ static void test_f16_ops(const char *tname, const kern_table *tab)
         }
     /* attn_f16: random K/V rows with a row stride, scores growing and
      * shrinking (rescales and plain steps), dk/dv 64 and 128 (the avx512 register paths) and odd */
-    static kern_f16 kv16[2][40 * 136];
+    static kern_f16 kv16[2][140 * 136];
     static const int dims[][2] = {{64, 64}, {64, 72}, {40, 24}, {128, 128}, {96, 128}};
     for (size_t k = 0; k < sizeof dims / sizeof dims[0]; k++)
         for (int rep = 0; rep < 10; rep++) {
-            int dk = dims[k][0], dv = dims[k][1], n = 1 + (int)(rnd_u32() % 40);
-            for (int i = 0; i < 40 * 136; i++) {
+            int dk = dims[k][0], dv = dims[k][1], n = 1 + (int)(rnd_u32() % 140);
+            for (int i = 0; i < 140 * 136; i++) {
                 kv16[0][i] = kern_f32_to_f16((float)((int)(rnd_u32() % 2001) - 1000) / 500.0f);
                 kv16[1][i] = kern_f32_to_f16((float)((int)(rnd_u32() % 2001) - 1000) / 700.0f);
             }

@@ -49,7 +49,7 @@ static void f32_vec_dot(int n, float *s, const void *vw, const void *va)
 
 static inline __m512 load_f16x16(const kern_f16 *p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)); }
 
-static void f16_vec_dot(int n, float *s, const void *vw, const void *va)
+static inline __attribute__((always_inline)) void f16_dot(int n, float *s, const void *vw, const void *va)
 {
     const kern_f16 *x = vw, *y = va;
     __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
@@ -64,6 +64,8 @@ static void f16_vec_dot(int n, float *s, const void *vw, const void *va)
     for (int i = np; i < n; i++) sum += (double)(h2f(x[i]) * h2f(y[i]));
     *s = (float)sum;
 }
+
+static void f16_vec_dot(int n, float *s, const void *vw, const void *va) { f16_dot(n, s, vw, va); }
 
 static void f16_from_float(const float *x, void *vy, int64_t n)
 {
@@ -255,39 +257,61 @@ static inline __m512 round_f16(__m512 x)
 }
 
 /* attn_f16_body for dv = 16 * NV (a multiple of 64, so f16_mad is fused
- * over all of it): the V accumulator stays in NV registers between
- * positions, rounded to half after every step exactly as f16_mad /
- * f16_scale round it in memory (one query row was bound by that
- * store-reload chain: ~6% of a decode step at depth 200). */
+ * over all of it), 64 positions at a time in three passes: their scores
+ * (independent dot products), the softmax bookkeeping (M, S and each
+ * position's factors: the expf calls, with no vector live across them,
+ * since every zmm is caller-saved), then the V accumulation with the
+ * accumulator in registers, rounded to half after every step exactly as
+ * f16_mad / f16_scale round it in memory. Same operations in the same
+ * order per value as the body; one query row was bound by the body's
+ * store-reload chain and the spills around its expf calls. */
 static inline __attribute__((always_inline)) void attn_f16_reg(int NV, int n, int dk, const kern_f16 *q16,
                                                                const void *k, size_t ks, const void *v, size_t vs,
                                                                float scale, kern_f16 *vkq16, float *S_io, float *M_io)
 {
+    enum { CH = 64 };
     __m512 acc[8];
-    for (int i = 0; i < NV; i++) acc[i] = load_f16x16(vkq16 + 16 * i);
     float S = *S_io, M = *M_io;
-    for (int j = 0; j < n; j++) {
-        float s;
-        f16_vec_dot(dk, &s, (const uint8_t *)k + (size_t)j * ks, q16);
-        s = s * scale;
-        s += 0.0f;
-        const float Mold = M;
-        float ms = 1.0f, vsc = 1.0f;
-        if (s > M) {
-            M = s;
-            ms = expf(Mold - M);
-            const __m512 m = _mm512_set1_ps(ms);
-            for (int i = 0; i < NV; i++) acc[i] = round_f16(_mm512_mul_ps(acc[i], m));
-        } else {
-            vsc = expf(s - M);
+    for (int j0 = 0; j0 < n; j0 += CH) {
+        const int cn = n - j0 < CH ? n - j0 : CH;
+        float sc[CH], ms[CH], vsc[CH];
+        unsigned char resc[CH];
+        for (int t = 0; t < cn; t++) {
+            float d;
+            f16_dot(dk, &d, (const uint8_t *)k + (size_t)(j0 + t) * ks, q16);
+            d = d * scale;
+            sc[t] = d + 0.0f;   /* the causal mask's value for a visible position */
         }
-        const kern_f16 *vj = (const kern_f16 *)((const uint8_t *)v + (size_t)j * vs);
-        const __m512 c = _mm512_set1_ps(vsc);
-        for (int i = 0; i < NV; i++) acc[i] = round_f16(_mm512_fmadd_ps(load_f16x16(vj + 16 * i), c, acc[i]));
-        S = fmaf(S, ms, vsc);
+        for (int t = 0; t < cn; t++) {
+            const float Mold = M;
+            ms[t] = 1.0f;
+            vsc[t] = 1.0f;
+            resc[t] = sc[t] > M;
+            if (resc[t]) {
+                M = sc[t];
+                ms[t] = expf(Mold - M);
+            } else {
+                vsc[t] = expf(sc[t] - M);
+            }
+            S = fmaf(S, ms[t], vsc[t]);
+        }
+        _Pragma("GCC unroll 8")
+        for (int i = 0; i < NV; i++) acc[i] = load_f16x16(vkq16 + 16 * i);
+        for (int t = 0; t < cn; t++) {
+            if (resc[t]) {
+                const __m512 m = _mm512_set1_ps(ms[t]);
+                _Pragma("GCC unroll 8")
+                for (int i = 0; i < NV; i++) acc[i] = round_f16(_mm512_mul_ps(acc[i], m));
+            }
+            const kern_f16 *vj = (const kern_f16 *)((const uint8_t *)v + (size_t)(j0 + t) * vs);
+            const __m512 c = _mm512_set1_ps(vsc[t]);
+            _Pragma("GCC unroll 8")
+            for (int i = 0; i < NV; i++) acc[i] = round_f16(_mm512_fmadd_ps(load_f16x16(vj + 16 * i), c, acc[i]));
+        }
+        _Pragma("GCC unroll 8")
+        for (int i = 0; i < NV; i++)
+            _mm256_storeu_si256((__m256i *)(vkq16 + 16 * i), _mm512_cvtps_ph(acc[i], _MM_FROUND_TO_NEAREST_INT));
     }
-    for (int i = 0; i < NV; i++)
-        _mm256_storeu_si256((__m256i *)(vkq16 + 16 * i), _mm512_cvtps_ph(acc[i], _MM_FROUND_TO_NEAREST_INT));
     *S_io = S;
     *M_io = M;
 }
