@@ -478,7 +478,7 @@ enum opt_id {
     O_TOP_P, O_MIN_P, O_REPEAT_PENALTY, O_REPEAT_LAST_N, O_MIROSTAT_TAU, O_MIROSTAT_ETA,
     O_GPU_LAYERS, O_CORS, O_LOG_FORMAT, O_DEMO, O_KV_TYPE, O_MAX_CONN, O_MAX_HEADER_BYTES,
     O_MAX_HEADERS, O_MAX_BODY, O_ARENA, O_QUEUE, O_HEADER_TIMEOUT, O_IDLE_TIMEOUT, O_SSE_PING,
-    O_SHUTDOWN_TIMEOUT, O_SSL_CACHE, O_SLOTS_PROMPTS, O_KERNELS
+    O_SHUTDOWN_TIMEOUT, O_SSL_CACHE, O_SLOTS_PROMPTS, O_KERNELS, O_NO_PACK
 };
 
 static const struct opt {
@@ -519,6 +519,7 @@ static const struct opt {
     {{"--slots-show-prompts"}, O_SLOTS_PROMPTS, false, "GET /slots also shows each request's prompt text"},
     {{"--kv-type"}, O_KV_TYPE, true, "KV cache type: f16 (default) or f32"},
     {{"--kernels"}, O_KERNELS, true, "force a kernel table: ref, avx2, avx512, neon, dotprod (default: best)"},
+    {{"--no-pack"}, O_NO_PACK, false, "no packed copy of the weights (less memory, slower decode on avx512)"},
     {{"--max-connections"}, O_MAX_CONN, true, "open connections (default 64)"},
     {{"--max-header-bytes"}, O_MAX_HEADER_BYTES, true, "request line + headers, else 431 (default 16k)"},
     {{"--max-headers"}, O_MAX_HEADERS, true, "header count, else 431 (default 64)"},
@@ -635,6 +636,7 @@ static int apply_opt(config *c, cli_state *st, const struct opt *o, const char *
         else if (!strcmp(v, "json")) c->log_format = CONFIG_LOG_JSON;
         else return fail(err, cap, "%s: expected 'text' or 'json', got '%.64s'", name, v);
         return 0;
+    case O_NO_PACK: m->no_pack = true; return 0;
     case O_KERNELS: {
         static const char *const names[] = {"ref", "avx2", "avx512", "neon", "dotprod"};
         for (size_t k = 0; k < sizeof names / sizeof names[0]; k++)

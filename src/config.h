@@ -85,6 +85,7 @@ typedef struct config_model {
     bool gpu_layers_set;              /* given: main logs that it is ignored */
     config_kv_type kv_type;
     char kernels[16];                 /* --kernels: ref, avx2, avx512, neon, dotprod; "" = best */
+    bool no_pack;                     /* --no-pack: decode from the mapped file, no packed copy */
     config_samplers samplers;
     int desc_index;                   /* index in the description file, -1: from -m */
 } config_model;

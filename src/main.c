@@ -210,6 +210,7 @@ static const char run_usage[] =
     "  -c CTX             context length (default: prompt + N, at most the model's)\n"
     "  --kv-type f16|f32  KV cache element type (default f16)\n"
     "  --kernels NAME     force a kernel table: ref, avx2, avx512, neon (default: best)\n"
+    "  --no-pack          no packed copy of the weights (less memory, slower decode)\n"
     "  --ignore-eos       do not stop at end-of-generation tokens\n";
 
 static double now_sec(void)
@@ -241,7 +242,7 @@ static int cmd_run(int argc, char **argv)
 {
     const char *path = NULL, *prompt = NULL, *kernels = NULL;
     double n_predict = 128, threads = 0, ctx = 0, seed = 0;
-    int kv_type = KERN_F16, ignore_eos = 0;
+    int kv_type = KERN_F16, ignore_eos = 0, no_pack = 0;
     sampler_params sp;
     sampler_params_default(&sp);
     for (int i = 1; i < argc; i++) {
@@ -255,6 +256,7 @@ static int cmd_run(int argc, char **argv)
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) path = argv[++i];
         else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) prompt = argv[++i];
         else if (!strcmp(a, "--kernels")) kernels = argv[++i];
+        else if (!strcmp(a, "--no-pack")) no_pack = 1;
         else if (!strcmp(a, "--kv-type")) {
             const char *t = argv[++i];
             if (!strcmp(t, "f16")) kv_type = KERN_F16;
@@ -316,7 +318,7 @@ static int cmd_run(int argc, char **argv)
         fprintf(stderr, "mote run: %s\n", m.err);
         return rc == MODEL_ERR_UNSUPPORTED || rc == MODEL_ERR_NOMEM ? 1 : 2;
     }
-    if (model_pack(&m, kt) < 0) fprintf(stderr, "mote run: %s; using the mapped weights\n", m.err);
+    if (!no_pack && model_pack(&m, kt) < 0) fprintf(stderr, "mote run: %s; using the mapped weights\n", m.err);
     tok_vocab voc;
     char err[256];
     if (tok_vocab_load(&voc, m.g, err, sizeof err) < 0) {
@@ -606,12 +608,13 @@ static int cmd_quantize(int argc, char **argv)
 }
 
 static const char bench_usage[] =
-    "usage: mote bench -m MODEL.gguf [-p 128] [-n 128] [-t T[,T...]] [-r 3] [--json] [--kernels NAME]\n"
+    "usage: mote bench -m MODEL.gguf [-p 128] [-n 128] [-t T[,T...]] [-r 3] [--json] [--kernels NAME] [--no-pack]\n"
     "       mote bench --membw [-t T[,T...]] [--size MIB] [-r 5] [--json]\n"
     "  pp: one batch of P prompt tokens into an empty context; tg: N decode steps after it;\n"
     "  each the median over R repetitions; decode GB/s = weight bytes read per token x tg t/s\n"
     "  -t         thread counts, comma-separated (default: one per CPU)\n"
     "  --json     one JSON object per thread count per line\n"
+    "  --no-pack  measure the mapped weights, not the kernel table's packed copy\n"
     "  --membw    read bandwidth: sum a buffer of MIB MiB (default 1024), best of R passes\n";
 
 static double round2(double v) { return round(v * 100.0) / 100.0; }
@@ -620,11 +623,12 @@ static int cmd_bench(int argc, char **argv)
 {
     const char *path = NULL, *kernels = NULL, *tlist = NULL;
     long pp = 128, tg = 128, reps = -1, size_mib = 1024;
-    int json = 0, membw = 0;
+    int json = 0, membw = 0, no_pack = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--json")) json = 1;
+        else if (!strcmp(a, "--no-pack")) no_pack = 1;
         else if (!strcmp(a, "--membw")) membw = 1;
         else if (!strcmp(a, "--help")) {
             fputs(bench_usage, stdout);
@@ -714,7 +718,7 @@ static int cmd_bench(int argc, char **argv)
         fprintf(stderr, "mote bench: %s\n", m.err);
         return rc == MODEL_ERR_UNSUPPORTED || rc == MODEL_ERR_NOMEM ? 1 : 2;
     }
-    if (model_pack(&m, kt) < 0) fprintf(stderr, "mote bench: %s; measuring the mapped weights\n", m.err);
+    if (!no_pack && model_pack(&m, kt) < 0) fprintf(stderr, "mote bench: %s; measuring the mapped weights\n", m.err);
     uint32_t ft = 0;
     int has_ft = gguf_get_u32(m.g, "general.file_type", &ft) == 0;
     const char *ftn = has_ft ? quant_ftype_name((int)ft) : NULL;

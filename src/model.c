@@ -461,7 +461,6 @@ static void unpack_all(model *m)
 int64_t model_pack(model *m, const kern_table *kt)
 {
     int64_t total = 0;
-    if (getenv("MOTE_NOPACK")) return 0;
     for (int64_t i = 0; i < model_matrix_count(m); i++) {
         model_weight *x = model_matrix(m, i);
         if (!x->data || x->packed || x->type < 0 || x->type >= KERN_TYPE_COUNT || !kt->pack[x->type] ||

@@ -476,7 +476,7 @@ static int load(sched_model *sm)
     }
     /* the table's packed layouts: decode streams them faster; without the
      * memory for them the mapped weights serve, just slower */
-    if (model_pack(&sm->m, kt) < 0)
+    if (!cm->no_pack && model_pack(&sm->m, kt) < 0)
         log_warn("model %s: %s; serving from the mapped file (slower decode)", cm->id, sm->m.err);
     if ((rc = fwd_init(&sm->fc, &sm->m, kt, &sm->tp, chunk + cm->processor_count)) < 0) {
         snprintf(sm->err, sizeof sm->err, "%s", sm->fc.err);

@@ -171,7 +171,7 @@ static void test_cli_ok(void)
     rc = run("serve -m a.gguf -h ::1 -p 0 --api-key k1 --api-key k2 --ssl-public c.pem --ssl-key k.pem "
              "-c 4096 -t 3 -tb 5 -np 8 -b 256 -a alpha --temp 0.7 --top-k 20 --top-p 0.95 --min-p 0.05 "
              "--repeat-penalty 1.1 --repeat-last-n 128 --mirostat-tau 4 --mirostat-eta 0.2 -ngl 99 "
-             "--cors-origin * --log-format json --demo --kv-type f32 --kernels ref --max-connections 100 "
+             "--cors-origin * --log-format json --demo --kv-type f32 --kernels ref --no-pack --max-connections 100 "
              "--max-header-bytes 8k --max-headers 32 --max-body-bytes 1M --request-memory 64M --queue 0 "
              "--header-timeout 5 --idle-timeout 30 --sse-ping 3 --shutdown-timeout 0");
     T_CHECK(rc == 0, "every option (%s)", err);
@@ -182,7 +182,7 @@ static void test_cli_ok(void)
     T_CHECK(m->context_length == 4096 && m->thread_count == 3 && m->batch_thread_count == 5 &&
                 m->processor_count == 8 && m->batch_length == 256 && !strcmp(m->id, "alpha") &&
                 !strcmp(m->alias, "alpha") && m->gpu_layers_set && m->gpu_layers == 99 && m->kv_type == CONFIG_KV_F32 &&
-                !strcmp(m->kernels, "ref"),
+                !strcmp(m->kernels, "ref") && m->no_pack,
             "model options");
     config_samplers *s = &m->samplers;
     T_CHECK(s->temp == 0.7f && s->top_k == 20 && s->top_p == 0.95f && s->min_p == 0.05f &&
