@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "kernels/kernels.h"
 
@@ -479,6 +481,14 @@ int64_t model_pack(model *m, const kern_table *kt)
         x->packed = p;
         x->packed_by = kt->pack[x->type];
         total += (int64_t)bytes;
+        /* decode reads the copy now: let the mapped pages go (they stay in
+         * the page cache and fault back in if read; only for a file
+         * mapping: on anonymous memory DONTNEED would zero the bytes) */
+        if (m->g->mapped) {
+            const uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+            uintptr_t lo = ((uintptr_t)x->data + pg - 1) & ~(pg - 1), hi = ((uintptr_t)x->data + bytes) & ~(pg - 1);
+            if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+        }
     }
     return total;
 }
