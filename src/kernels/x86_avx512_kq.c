@@ -592,10 +592,33 @@ static void q4k_pack_fill(q4k_pack *pk, const q4k_rows *R, int i0, int kb)
 
 /* Packed layout (kern_table.pack), per row group of 16 and super-block i,
  * 2304 bytes (16 rows' worth) at i * 2304 of the group: 4 zmm of headers
- * (zmm q, 128-bit lane m: d, dmin, scales[12] of row 4m + q, the v[q] of
- * q4k_pack_fill), then 32 zmm of quants (zmm 4p + d: lane r = qs dword
- * 4p + d of row r, the transposed pieces). */
+ * already in lanes (zmm 0: lane r = d | dmin << 16 of row r; zmms 1-3:
+ * lane r = scales[0..3], [4..7], [8..11] of row r), then 32 zmm of quants
+ * (zmm 4p + d: lane r = qs dword 4p + d of row r, the transposed pieces).
+ * Read in that order: one sequential run. */
 enum { Q4K_PK = 16 * sizeof(blk_q4_k) };
+
+/* q4k_hdr from the packed header zmms z[4]: the 6-bit scale / min unpack
+ * of ref.c's k4_scale_min done on rows in lanes (j < 4: sc = q[j] & 63,
+ * m = q[j+4] & 63; j >= 4: sc = (q[j+4] & 15) | (q[j-4] >> 6) << 4,
+ * m = (q[j+4] >> 4) | (q[j] >> 6) << 4, bytewise on the three dwords). */
+AI void q4k_hdr_lanes(const __m512i z[4], __m512 *dw, __m512 *dmw, __m512i sc[8], __m512i mm[8])
+{
+    const __m512i m3f = _mm512_set1_epi8(0x3f), m0f = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
+    *dw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(z[0]));
+    *dmw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(z[0], 16)));
+    __m512i t[4];
+    t[0] = _mm512_and_si512(z[1], m3f);
+    t[1] = _mm512_or_si512(_mm512_and_si512(z[3], m0f), _mm512_and_si512(_mm512_srli_epi32(z[1], 2), m30));
+    t[2] = _mm512_and_si512(z[2], m3f);
+    t[3] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(z[3], 4), m0f),
+                           _mm512_and_si512(_mm512_srli_epi32(z[2], 2), m30));
+    _Pragma("GCC unroll 8")
+    for (int j = 0; j < 8; j++) {
+        sc[j] = _mm512_shuffle_epi8(t[j / 4], q4k_bpat(j % 4));
+        mm[j] = _mm512_shuffle_epi8(t[2 + j / 4], q4k_bpat(4 + j % 4));
+    }
+}
 
 static void q4k_pack_fill_packed(q4k_pack *pk, const uint8_t *src, int kb)
 {
@@ -603,7 +626,7 @@ static void q4k_pack_fill_packed(q4k_pack *pk, const uint8_t *src, int kb)
         __m512i v[4], t[4];
         _Pragma("GCC unroll 4")
         for (int q = 0; q < 4; q++) v[q] = loadu512(src + 64 * q);
-        q4k_hdr(v, &pk->dw[i], &pk->dmw[i], pk->sc[i], pk->mm[i]);
+        q4k_hdr_lanes(v, &pk->dw[i], &pk->dmw[i], pk->sc[i], pk->mm[i]);
         _Pragma("GCC unroll 8")
         for (int p = 0; p < 8; p++) {
             _Pragma("GCC unroll 4")
@@ -757,7 +780,7 @@ AI void q4k_packed_tile(int nb, int NC, const uint8_t *src, const blk_q8_k *cons
         __m512 dw, dmw;
         _Pragma("GCC unroll 4")
         for (int q = 0; q < 4; q++) v[q] = loadu512(src + 64 * q);
-        q4k_hdr(v, &dw, &dmw, sc, mm);
+        q4k_hdr_lanes(v, &dw, &dmw, sc, mm);
         __m512i ie[2], io[2];
         _Pragma("GCC unroll 4")
         for (int g = 0; g < 4; g++) {
@@ -805,8 +828,9 @@ void kx512_q4_k_pack(int n, int nr, const void *w, size_t wstride, void *out)
         for (int i = 0; i < nb; i++, o += Q4K_PK) {
             const size_t bo = (size_t)i * sizeof(blk_q4_k);
             __m512i v[4], t[4];
-            for (int q = 0; q < 4; q++)
-                _mm512_storeu_si512(o + 64 * q, load4x128(rp[q] + bo, rp[4 + q] + bo, rp[8 + q] + bo, rp[12 + q] + bo));
+            for (int q = 0; q < 4; q++) v[q] = load4x128(rp[q] + bo, rp[4 + q] + bo, rp[8 + q] + bo, rp[12 + q] + bo);
+            transpose4(v, t);
+            for (int q = 0; q < 4; q++) _mm512_storeu_si512(o + 64 * q, t[q]);
             for (int p = 0; p < 8; p++) {
                 const size_t off = bo + 16 + 16 * (size_t)p;
                 for (int q = 0; q < 4; q++) v[q] = load4x128(rp[q] + off, rp[4 + q] + off, rp[8 + q] + off, rp[12 + q] + off);
