@@ -60,8 +60,8 @@ dirty=$(git status --porcelain --untracked-files=no 2>/dev/null | grep -q . && e
 
 # ---- memory read bandwidth ----------------------------------------------------
 $MOTE bench --membw -t "$THREADS" --size "$MEMBW_MIB" -r 5 --json | tee -a "$RAW" >"$DIR/membw.json"
-membw_of() {   # threads -> GB/s
-    sed -n "s/.*\"membw_gbps\":\([0-9.]*\),\"threads\":$1,.*/\1/p" "$DIR/membw.json" | head -1
+membw_of() {   # threads [file] -> GB/s (the largest in the file)
+    sed -n "s/.*\"membw_gbps\":\([0-9.]*\),\"threads\":$1,.*/\1/p" "${2:-$DIR/membw.json}" | sort -g | tail -1
 }
 for t in $(echo "$THREADS" | tr ',' ' '); do log "membw $t thread(s): $(membw_of "$t") GB/s"; done
 
@@ -81,7 +81,7 @@ model_file() {   # shape type -> path, generating/quantizing when missing
 }
 
 # ---- measurements -------------------------------------------------------------
-# rows of $DIR/rows.txt: shape type threads mote_pp mote_tg mote_gbps peer_pp peer_tg peer_pp_best peer_tg_best size_mib
+# rows of $DIR/rows.txt: shape type threads mote_pp mote_tg mote_gbps peer_pp peer_tg peer_pp_best peer_tg_best size_mib adjacent_membw
 ROWS=$DIR/rows.txt
 : >"$ROWS"
 for shape in $SHAPES; do
@@ -89,7 +89,13 @@ for shape in $SHAPES; do
         f=$(model_file "$shape" "$type")
         size=$(awk -v b="$(wc -c <"$f")" 'BEGIN { printf "%.0f", b / 1048576 }')
         log "mote bench $f (load $(cut -d' ' -f1 /proc/loadavg))"
+        # the probe again right before and after: the machine's bandwidth
+        # drifts by 10-20% over minutes here, so the decode figure is also
+        # set against the larger of the two probes bracketing it
+        $MOTE bench --membw -t "$THREADS" --size "$MEMBW_MIB" -r 5 --json >"$DIR/membw_adj.json"
         $MOTE bench -m "$f" -p "$PP" -n "$TG" -r "$REPS" -t "$THREADS" --json >"$DIR/mote.json"
+        $MOTE bench --membw -t "$THREADS" --size "$MEMBW_MIB" -r 5 --json >>"$DIR/membw_adj.json"
+        sed 's/^/adjacent /' "$DIR/membw_adj.json" >>"$RAW"
         cat "$DIR/mote.json" >>"$RAW"
         : >"$DIR/peer.txt"
         if [ $have_peer = 1 ]; then
@@ -106,7 +112,7 @@ for shape in $SHAPES; do
                     split($3, a, "/"); split($4, b, "/");
                     printf "%s %s %s %s", a[2] + 0, b[2] + 0, a[1] + 0, b[1] + 0 }' "$DIR/peer.txt")
             [ -n "$p" ] || p="- - - -"
-            echo "$shape $type $t ${m:-- - -} $p $size" >>"$ROWS"
+            echo "$shape $type $t ${m:-- - -} $p $size $(membw_of "$t" "$DIR/membw_adj.json")" >>"$ROWS"
         done
     done
 done
@@ -114,24 +120,26 @@ done
 # ---- the table ------------------------------------------------------------------
 {
     echo
-    echo "| model | type | MiB | thr | pp$PP mote | pp$PP llama.cpp | ratio | tg$TG mote | tg$TG llama.cpp | ratio | decode GB/s | of membw |"
-    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-    while read -r shape type t mpp mtg mgb ppp ptg pppb ptgb size; do
+    echo "| model | type | MiB | thr | pp$PP mote | pp$PP llama.cpp | ratio | tg$TG mote | tg$TG llama.cpp | ratio | decode GB/s | of membw | adjacent membw | of it |"
+    echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    while read -r shape type t mpp mtg mgb ppp ptg pppb ptgb size adj; do
         bw=$(membw_of "$t")
         awk -v s="$shape" -v ty="$type" -v t="$t" -v mpp="$mpp" -v mtg="$mtg" -v mgb="$mgb" -v ppp="$ppp" \
-            -v ptg="$ptg" -v pppb="$pppb" -v ptgb="$ptgb" -v bw="$bw" -v size="$size" 'BEGIN {
+            -v ptg="$ptg" -v pppb="$pppb" -v ptgb="$ptgb" -v bw="$bw" -v size="$size" -v adj="$adj" 'BEGIN {
             r1 = (ppp + 0 > 0) ? sprintf("%.2f", mpp / ppp) : "-";
             r2 = (ptg + 0 > 0) ? sprintf("%.2f", mtg / ptg) : "-";
             pb = (bw + 0 > 0) ? sprintf("%.0f%%", 100 * mgb / bw) : "-";
+            pa = (adj + 0 > 0) ? sprintf("%.0f%%", 100 * mgb / adj) : "-";
             lp = (ppp + 0 > 0) ? sprintf("%.2f", ppp) : "-";
             lt = (ptg + 0 > 0) ? sprintf("%.2f", ptg) : "-";
-            printf "| %s | %s | %s | %s | %.2f | %s | %s | %.2f | %s | %s | %.2f | %s |\n",
-                   s, ty, size, t, mpp, lp, r1, mtg, lt, r2, mgb, pb }'
+            printf "| %s | %s | %s | %s | %.2f | %s | %s | %.2f | %s | %s | %.2f | %s | %s | %s |\n",
+                   s, ty, size, t, mpp, lp, r1, mtg, lt, r2, mgb, pb, (adj + 0 > 0) ? adj : "-", pa }'
     done <"$ROWS"
     echo
     printf "membw (mote bench --membw, %s MiB, best of 5):" "$MEMBW_MIB"
     for t in $(echo "$THREADS" | tr ',' ' '); do printf " %s thread(s) %s GB/s;" "$t" "$(membw_of "$t")"; done
     echo
+    echo "adjacent membw: the larger of the probes run right before and right after that model's mote bench."
     echo "mote: median of $REPS; llama.cpp (node-llama-cpp peer): mean of $REPS (pp over $((PP - 1)) tokens)."
     echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$DIR/results.md"
