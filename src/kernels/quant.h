@@ -186,6 +186,7 @@ void kx512_q4_k_mul_mat_packed(int n, int nr, int nc, float *s, size_t ldc, cons
 void kx512_q6_k_pack(int n, int nr, const void *w, size_t wstride, void *out);
 void kx512_q6_k_mul_mat_packed(int n, int nr, int nc, float *s, size_t ldc, const void *w, size_t wstride,
                                const void *a, size_t astride);
+void kx512_q8_0_pack(int n, int nr, const void *w, size_t wstride, void *out);
 extern const kern_table kern_table_neon;    /* arm_neon.c: baseline aarch64 ASIMD */
 extern const kern_table kern_table_dotprod; /* arm_dotprod.c: + SDOT, + FP16 */
 

@@ -348,7 +348,8 @@ const kern_table kern_table_avx512 = {
         [KERN_Q5_1] = kx512_q5_1_mul_mat,
     },
     .pack = {[KERN_Q4_0] = kx512_q4_0_pack, [KERN_IQ4_NL] = kx512_iq4_nl_pack, [KERN_Q4_K] = kx512_q4_k_pack,
-              [KERN_Q6_K] = kx512_q6_k_pack},
+              [KERN_Q6_K] = kx512_q6_k_pack, [KERN_Q8_0] = kx512_q8_0_pack},
     .mul_mat_packed = {[KERN_Q4_0] = kx512_q4_0_mul_mat_packed, [KERN_IQ4_NL] = kx512_iq4_nl_mul_mat_packed,
-                       [KERN_Q4_K] = kx512_q4_k_mul_mat_packed, [KERN_Q6_K] = kx512_q6_k_mul_mat_packed},
+                       [KERN_Q4_K] = kx512_q4_k_mul_mat_packed, [KERN_Q6_K] = kx512_q6_k_mul_mat_packed,
+                       [KERN_Q8_0] = kx512_q8_0_mul_mat},
 };

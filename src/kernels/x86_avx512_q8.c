@@ -38,6 +38,7 @@
 
 #include <immintrin.h>
 #include <stdint.h>
+#include <string.h>
 
 #define Q8_ROWS 16 /* rows of a panel: one zmm lane per row */
 
@@ -411,4 +412,13 @@ void kx512_q8_0_mul_mat(int n, int nr, int nc, float *s, size_t ldc, const void 
         q8_panel_run(nb, nr, nc, s, ldc, w, wstride, a, astride);
     else if (nc == 1 || !q8_rows(nb, nr, nc, s, ldc, w, wstride, a, astride))
         q8_gemv(nb, nr, nc, s, ldc, w, wstride, a, astride);
+}
+
+/* Packed layout (kern_table.pack): the file's own rows, copied. What the
+ * copy buys is the memory it lives in (model_pack: 2 MiB pages where the
+ * kernel offers them, instead of the file's 4 KiB page-cache pages). */
+void kx512_q8_0_pack(int n, int nr, const void *w, size_t wstride, void *out)
+{
+    const size_t rs = (size_t)(n / 32) * sizeof(blk_q8_0);
+    for (int r = 0; r < nr; r++) memcpy((uint8_t *)out + (size_t)r * rs, (const uint8_t *)w + (size_t)r * wstride, rs);
 }
