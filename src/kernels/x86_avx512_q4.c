@@ -671,9 +671,12 @@ AI void pk_fused(int nb, int ng, int nc, float *s, size_t ldc, const uint8_t *w,
                     if (iq4) {
                         W[j] = _mm512_shuffle_epi8(tbl, _mm512_and_si512(t, m4));
                         W[4 + j] = _mm512_shuffle_epi8(tbl, _mm512_and_si512(_mm512_srli_epi16(t, 4), m4));
-                    } else { /* high nibbles kept in place: 16 * nib, the sum divided by 16 (exact) */
+                    } else if (nc == 1) { /* high nibbles kept in place: 16 * nib, the sum divided by 16 (exact) */
                         W[j] = _mm512_and_si512(t, m4);
                         W[4 + j] = _mm512_and_si512(t, m4h);
+                    } else { /* several columns: shifted down once for all of them */
+                        W[j] = _mm512_and_si512(t, m4);
+                        W[4 + j] = _mm512_and_si512(_mm512_srli_epi16(t, 4), m4);
                     }
                 }
                 const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)q));
@@ -682,12 +685,19 @@ AI void pk_fused(int nb, int ng, int nc, float *s, size_t ldc, const uint8_t *w,
                 for (int c = 0; c < nc; c++) {
                     const uint8_t *qa = a + (size_t)c * astride + ao;
                     __m512i lo = _mm512_set1_epi32(ac[c][i / CB].off[i % CB]), hi = _mm512_setzero_si512();
+                    /* two integer chains while few columns give little else
+                     * to overlap; one from 4 columns on (fewer registers) */
+                    const int two = iq4 || nc < 4;
 #pragma GCC unroll 4
                     for (int j = 0; j < 4; j++) {
                         lo = dpbusd_b(lo, W[j], qa + 4 * j);
-                        hi = dpbusd_b(hi, W[4 + j], qa + 16 + 4 * j);
+                        if (two)
+                            hi = dpbusd_b(hi, W[4 + j], qa + 16 + 4 * j);
+                        else
+                            lo = dpbusd_b(lo, W[4 + j], qa + 16 + 4 * j);
                     }
-                    const __m512i isum = _mm512_add_epi32(lo, iq4 ? hi : _mm512_srai_epi32(hi, 4));
+                    const __m512i isum =
+                        two ? _mm512_add_epi32(lo, iq4 || nc > 1 ? hi : _mm512_srai_epi32(hi, 4)) : lo;
                     acc[c] = chain_step(acc[c], isum, dw, ac[c][i / CB].da[i % CB]);
                 }
             }
