@@ -54,50 +54,16 @@ static void h2f_init(void)
 
 static inline float h2f(kern_f16 h) { return h2f_table[h]; }
 
-static inline float expf_approx(float x)
-{
-    /* exp(x) = 2^n * p(b), n = round(x / ln2), b = x - n*ln2 in two parts;
-     * the magic 0x1.8p23 addition rounds to an integer. Lanes of ggml's
-     * AVX-512 ggml_v_expf, one at a time. */
-    if (isnan(x)) return x;
-    const float r = 0x1.8p23f;
-    const float z = fmaf(x, 0x1.715476p+0f, r);
-    const float n = z - r;
-    const float b = fmaf(-n, 0x1.7f7d1cp-20f, fmaf(-n, 0x1.62e4p-1f, x));
-    const float u = b * b;
-    const float j = fmaf(fmaf(fmaf(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u,
-                              fmaf(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)),
-                         u, fmaf(0x1.ffffecp-1f, b, 1.0f));
-    if (fabsf(n) > 192.0f) return n <= 0.0f ? 0.0f : INFINITY;
-    /* j * 2^n is exact while the result stays normal (n >= -125), so
-     * multiplying by 2^n built from its bits equals ldexpf, a libm call per
-     * element (checked over all 2^32 inputs); other n take ldexpf */
-    const int ni = (int)n;
-    if (ni >= -125 && ni <= 127) {
-        const uint32_t bits = (uint32_t)(ni + 127) << 23;
-        float p2;
-        memcpy(&p2, &bits, sizeof p2);
-        return j * p2;
-    }
-    return ldexpf(j, ni);
-}
+static inline float expf_approx(float x) { return kern_expf_approx(x); }
 
 float fwd_expf_approx(float x)
 {
     return expf_approx(x);
 }
 
-/* ggml_vec_swiglu_f32 on AVX-512: 16-wide lanes use the approximation
- * (x / (1 + exp(-x)), computed as 0 - x), the tail uses libm expf. */
-FAST void fwd_swiglu(int n, float *y, const float *x, const float *g)
+void fwd_swiglu(int n, float *y, const float *x, const float *g)
 {
-    int i = 0;
-    for (; i + 15 < n; i += 16)
-        for (int l = 0; l < 16; l++) {
-            float xi = x[i + l];
-            y[i + l] = (xi / (1.0f + expf_approx(0.0f - xi))) * g[i + l];
-        }
-    for (; i < n; i++) y[i] = (x[i] / (1.0f + expf(-x[i]))) * g[i];
+    kern_table_ref.swiglu(n, y, x, g);
 }
 
 /* _mm512_reduce_add_ps as GCC implements it: halves, then quarters, then
@@ -990,7 +956,7 @@ static void forward_pass(fwd_ctx *c, const fwd_seq *seqs, int n_seqs, float *out
         }
         for (int t = 0; t < R; t++) {
             const float *gu = c->ffgu + (size_t)t * 2 * F;
-            fwd_swiglu(F, c->ffh + (size_t)t * F, gu, gu + F);
+            c->kt->swiglu(F, c->ffh + (size_t)t * F, gu, gu + F);
         }
         matmul1(c, R, c->ffh, F, &L->w_down, c->tmp, E);
         for (size_t i = 0; i < (size_t)R * E; i++) c->x[i] += c->tmp[i];

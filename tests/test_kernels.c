@@ -351,6 +351,23 @@ static void test_f16_ops(const char *tname, const kern_table *tab)
             bad += memcmp(vr, vt, (size_t)dv * 2) != 0 || memcmp(&Sr, &St, 4) != 0 || memcmp(&Mr, &Mt, 4) != 0;
         }
     T_CHECK(bad == 0, "%s f16_mad / f16_scale / f32_mad / attn_f16 bit-identical to ref (%d bad)", tname, bad);
+    /* swiglu: values across exp's range (the vector lanes and the scalar
+     * fallbacks beyond |x| ~ 87), NaN, infinities, -0, odd lengths */
+    static const float specials[] = {NAN, INFINITY, -INFINITY, -0.0f, 0.0f, 88.7f, -88.7f, 100.0f, -200.0f, 1e30f};
+    int sw_bad = 0;
+    for (int rep = 0; rep < 40; rep++) {
+        const int n = 1 + (int)(rnd_u32() % 130);
+        float x[130], gt[130], yr[130], yt[130];
+        for (int i = 0; i < n; i++) {
+            x[i] = (float)((int)(rnd_u32() % 20001) - 10000) / (rep % 2 ? 50.0f : 1000.0f);
+            gt[i] = (float)((int)(rnd_u32() % 2001) - 1000) / 300.0f;
+            if (rnd_u32() % 9 == 0) x[i] = specials[rnd_u32() % (sizeof specials / sizeof specials[0])];
+        }
+        kern_table_ref.swiglu(n, yr, x, gt);
+        tab->swiglu(n, yt, x, gt);
+        sw_bad += memcmp(yr, yt, (size_t)n * sizeof(float)) != 0;
+    }
+    T_CHECK(sw_bad == 0, "%s swiglu bit-identical to ref (%d/40 bad)", tname, sw_bad);
 }
 
 static void test_table(const char *tname, const kern_table *tab)

@@ -31,8 +31,10 @@
 #define MOTE_KERNELS_H
 
 #include <assert.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* ---- element types (GGUF tensor type ids) ---- */
 enum kern_type {
@@ -78,6 +80,48 @@ float kern_f16_to_f32(kern_f16 h);
 kern_f16 kern_f32_to_f16(float f);     /* round to nearest even */
 float kern_bf16_to_f32(kern_bf16 h);
 kern_bf16 kern_f32_to_bf16(float f);   /* round to nearest even, NaN kept */
+
+/* ggml's AVX-512 exp approximation (ggml_v_expf), one lane: exp(x) = 2^n *
+ * p(b), n = round(x / ln2) by the 1.5 * 2^23 addition, b = x - n * ln2 in
+ * two parts, p a degree-5 polynomial; NaN -> NaN, |n| > 192 -> 0 or inf.
+ * j * 2^n is exact while the result stays normal (n >= -125), so it is
+ * multiplied by 2^n built from its bits (equal to ldexpf over all 2^32
+ * inputs); other n take ldexpf. The specification of every table's
+ * vector version (kern_table.swiglu) and of forward.c's tile softmax. */
+static inline float kern_expf_approx(float x)
+{
+    if (isnan(x)) return x;
+    const float r = 0x1.8p23f;
+    const float z = fmaf(x, 0x1.715476p+0f, r);
+    const float n = z - r;
+    const float b = fmaf(-n, 0x1.7f7d1cp-20f, fmaf(-n, 0x1.62e4p-1f, x));
+    const float u = b * b;
+    const float j = fmaf(fmaf(fmaf(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u, fmaf(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)),
+                         u, fmaf(0x1.ffffecp-1f, b, 1.0f));
+    if (fabsf(n) > 192.0f) return n <= 0.0f ? 0.0f : INFINITY;
+    const int ni = (int)n;
+    if (ni >= -125 && ni <= 127) {
+        const uint32_t bits = (uint32_t)(ni + 127) << 23;
+        float p2;
+        memcpy(&p2, &bits, sizeof p2);
+        return j * p2;
+    }
+    return ldexpf(j, ni);
+}
+
+/* kern_table.swiglu's reference body (below), inline so that each table
+ * compiles it with its own flags (fmaf is one instruction with FMA, a libm
+ * call on baseline x86-64). */
+static inline void kern_swiglu_body(int n, float *y, const float *x, const float *g)
+{
+    int i = 0;
+    for (; i + 15 < n; i += 16)
+        for (int l = 0; l < 16; l++) {
+            const float xi = x[i + l];
+            y[i + l] = (xi / (1.0f + kern_expf_approx(0.0f - xi))) * g[i + l];
+        }
+    for (; i < n; i++) y[i] = (x[i] / (1.0f + expf(-x[i]))) * g[i];
+}
 
 /* ---- kernel tables ---- */
 typedef void (*kern_from_float_fn)(const float *x, void *y, int64_t n);
@@ -131,6 +175,11 @@ typedef void (*kern_attn_f16_fn)(int n, int dk, int dv, const kern_f16 *q16, con
                                  const void *v, size_t vs, float scale, kern_f16 *vkq16, float *S,
                                  float *M);
 
+/* swiglu: y[i] = (x[i] / (1 + e(0 - x[i]))) * g[i], e = kern_expf_approx
+ * for i < (n & ~15) (ggml_vec_swiglu_f32's 16-wide lanes on AVX-512),
+ * libm expf for the rest. */
+typedef void (*kern_swiglu_fn)(int n, float *y, const float *x, const float *g);
+
 typedef struct kern_table {
     const char *name;                                  /* "ref", "avx2", ... */
     kern_from_float_fn from_float[KERN_TYPE_COUNT];
@@ -143,6 +192,7 @@ typedef struct kern_table {
     kern_f16_scale_fn f16_scale;
     kern_f32_mad_fn f32_mad;
     kern_attn_f16_fn attn_f16;
+    kern_swiglu_fn swiglu;
 } kern_table;
 
 extern const kern_table kern_table_ref;

@@ -1506,6 +1506,10 @@ static void attn_f16(int n, int dk, int dv, const kern_f16 *q16, const void *k, 
     attn_f16_body(n, dk, dv, q16, k, ks, v, vs, scale, vkq16, S, M, f16_vec_dot, f16_mad, f16_scale);
 }
 
+/* ================================================================ SwiGLU */
+
+static void swiglu(int n, float *y, const float *x, const float *g) { kern_swiglu_body(n, y, x, g); }
+
 /* ================================================================ table */
 
 const kern_table kern_table_ref = {
@@ -1547,6 +1551,7 @@ const kern_table kern_table_ref = {
     .f16_scale = f16_scale,
     .f32_mad = f32_mad,
     .attn_f16 = attn_f16,
+    .swiglu = swiglu,
 };
 
 /* ================================================= weight quantization */
@@ -1636,6 +1641,7 @@ static void overlay(kern_table *dst, const kern_table *src)
     if (src->f16_scale) dst->f16_scale = src->f16_scale;
     if (src->f32_mad) dst->f32_mad = src->f32_mad;
     if (src->attn_f16) dst->attn_f16 = src->attn_f16;
+    if (src->swiglu) dst->swiglu = src->swiglu;
 }
 
 static void merge_tables(void)

@@ -797,10 +797,14 @@ static void attn_f16(int n, int dk, int dv, const kern_f16 *q16, const void *k, 
     attn_f16_body(n, dk, dv, q16, k, ks, v, vs, scale, vkq16, S, M, f16_vec_dot, f16_mad, f16_scale);
 }
 
+/* ref's SwiGLU compiled with FMA (fmaf is one instruction here) */
+static void swiglu(int n, float *y, const float *x, const float *g) { kern_swiglu_body(n, y, x, g); }
+
 /* ---------------------------------------------------------------- table */
 
 const kern_table kern_table_avx2 = {
     .name = "avx2",
+    .swiglu = swiglu,
     .from_float = {
         [KERN_F16] = f16_from_float, [KERN_BF16] = bf16_from_float,
         [KERN_Q8_0] = q8_0_from_float, [KERN_Q8_1] = q8_1_from_float,

@@ -327,6 +327,46 @@ static void attn_f16(int n, int dk, int dv, const kern_f16 *q16, const void *k, 
         attn_f16_body(n, dk, dv, q16, k, ks, v, vs, scale, vkq16, S, M, f16_vec_dot, f16_mad, f16_scale);
 }
 
+/* ---------------------------------------------------------------- SwiGLU */
+
+/* ref.c's swiglu, 16 lanes at a time: kern_expf_approx's operations as
+ * vector ones (the same roundings lane by lane); lanes whose n falls
+ * outside the 2^n-from-bits range (|x| > ~87) or that are NaN take the
+ * scalar function, the tail libm expf as in ref. */
+static void swiglu(int n, float *y, const float *x, const float *g)
+{
+    const __m512 r = _mm512_set1_ps(0x1.8p23f), one = _mm512_set1_ps(1.0f);
+    int i = 0;
+    for (; i + 15 < n; i += 16) {
+        const __m512 xv = _mm512_loadu_ps(x + i);
+        const __m512 a = _mm512_sub_ps(_mm512_setzero_ps(), xv);            /* 0 - x */
+        const __m512 z = _mm512_fmadd_ps(a, _mm512_set1_ps(0x1.715476p+0f), r);
+        const __m512 nn = _mm512_sub_ps(z, r);
+        const __m512 mn = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(nn), _mm512_set1_epi32(INT32_MIN))); /* -n */
+        const __m512 b = _mm512_fmadd_ps(mn, _mm512_set1_ps(0x1.7f7d1cp-20f),
+                                         _mm512_fmadd_ps(mn, _mm512_set1_ps(0x1.62e4p-1f), a));
+        const __m512 u = _mm512_mul_ps(b, b);
+        const __m512 j = _mm512_fmadd_ps(
+            _mm512_fmadd_ps(_mm512_fmadd_ps(_mm512_set1_ps(0x1.0e4020p-7f), b, _mm512_set1_ps(0x1.573e2ep-5f)), u,
+                            _mm512_fmadd_ps(_mm512_set1_ps(0x1.555e66p-3f), b, _mm512_set1_ps(0x1.fffdb6p-2f))),
+            u, _mm512_fmadd_ps(_mm512_set1_ps(0x1.ffffecp-1f), b, one));
+        const __m512i ni = _mm512_cvttps_epi32(nn);   /* n is integral: exact */
+        const __mmask16 ok = _mm512_cmp_ps_mask(nn, _mm512_set1_ps(-125.0f), _CMP_GE_OQ) &
+                             _mm512_cmp_ps_mask(nn, _mm512_set1_ps(127.0f), _CMP_LE_OQ);
+        const __m512 p2 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(ni, _mm512_set1_epi32(127)), 23));
+        __m512 e = _mm512_mul_ps(j, p2);
+        if (ok != 0xffff) {
+            float ev[16];
+            _mm512_storeu_ps(ev, e);
+            for (int l = 0; l < 16; l++)
+                if (!((ok >> l) & 1)) ev[l] = kern_expf_approx(0.0f - x[i + l]);
+            e = _mm512_loadu_ps(ev);
+        }
+        _mm512_storeu_ps(y + i, _mm512_mul_ps(_mm512_div_ps(xv, _mm512_add_ps(one, e)), _mm512_loadu_ps(g + i)));
+    }
+    for (; i < n; i++) y[i] = (x[i] / (1.0f + expf(-x[i]))) * g[i];
+}
+
 /* ---------------------------------------------------------------- table */
 
 const kern_table kern_table_avx512 = {
@@ -340,6 +380,7 @@ const kern_table kern_table_avx512 = {
     .f16_mad = f16_mad,
     .f16_scale = f16_scale,
     .attn_f16 = attn_f16,
+    .swiglu = swiglu,
     .mul_mat = {
         [KERN_Q4_0] = kx512_q4_0_mul_mat, [KERN_IQ4_NL] = kx512_iq4_nl_mul_mat,
         [KERN_Q8_0] = kx512_q8_0_mul_mat,
