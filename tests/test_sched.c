@@ -539,9 +539,12 @@ static void test_batching(void)
     /* Run one after the other they would take >= 160 passes; together ~44.
      * The bound leaves room for the worker starting the first job before
      * the others are submitted (it did: 60 passes once the kernels got
-     * faster), so the check does not depend on timing. */
-    T_CHECK(all && steps <= 4 * 40 * 3 / 4 && c1.max_seqs == 4,
-            "4 jobs x 40 tokens share forward passes: %llu passes, not >= 160 (at most 4 sequences per pass: %d)",
+     * faster), so the check does not depend on timing. For the same
+     * reason the widest pass need not hold all four: with packed weights
+     * the first job once ran far enough ahead that at most 3 were ever
+     * active together (80 passes), which this check took for a failure. */
+    T_CHECK(all && steps <= 4 * 40 * 3 / 4 && c1.max_seqs >= 2,
+            "4 jobs x 40 tokens share forward passes: %llu passes, not >= 160 (at most %d sequences per pass)",
             (unsigned long long)steps, c1.max_seqs);
     T_CHECK(c1.gen_tokens - c0.gen_tokens == 4 * 40 - 4, "decode tokens counted (%llu)",
             (unsigned long long)(c1.gen_tokens - c0.gen_tokens));
