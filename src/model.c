@@ -460,17 +460,47 @@ static void unpack_all(model *m)
     }
 }
 
+/* Bytes of x that model_pack would copy, 0 if it does not pack x. */
+static size_t pack_bytes(const model_weight *x, const kern_table *kt)
+{
+    if (!x->data || x->packed || x->type < 0 || x->type >= KERN_TYPE_COUNT || !kt->pack[x->type] ||
+        !kt->mul_mat_packed[x->type] || x->n_out % KERN_PACK_ROWS || x->n_in > INT32_MAX || x->n_out > INT32_MAX)
+        return 0;
+    size_t rs = kern_row_size(x->type, x->n_in);
+    return rs == 0 || rs != x->row_bytes ? 0 : rs * (size_t)x->n_out;
+}
+
+/* MemAvailable from /proc/meminfo in bytes, or -1 when unknown. */
+static int64_t mem_available(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) return -1;
+    char line[128];
+    long long kb = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %lld kB", &kb) == 1) break;
+    fclose(f);
+    return kb < 0 ? -1 : (int64_t)kb * 1024;
+}
+
 int64_t model_pack(model *m, const kern_table *kt)
 {
+    /* the copies are anonymous memory: with too little of it the kernel
+     * would kill the process while they fill (overcommit lets the
+     * allocation itself succeed), so ask first, keeping 256 MiB spare */
+    uint64_t want = 0;
+    for (int64_t i = 0; i < model_matrix_count(m); i++) want += pack_bytes(model_matrix(m, i), kt);
+    const int64_t avail = mem_available();
+    if (want && avail >= 0 && (int64_t)want + ((int64_t)256 << 20) > avail) {
+        snprintf(m->err, sizeof m->err, "not enough memory to pack the weights (%llu MiB wanted, %lld MiB available)",
+                 (unsigned long long)(want >> 20), (long long)(avail >> 20));
+        return MODEL_ERR_NOMEM;
+    }
     int64_t total = 0;
     for (int64_t i = 0; i < model_matrix_count(m); i++) {
         model_weight *x = model_matrix(m, i);
-        if (!x->data || x->packed || x->type < 0 || x->type >= KERN_TYPE_COUNT || !kt->pack[x->type] ||
-            !kt->mul_mat_packed[x->type] || x->n_out % KERN_PACK_ROWS || x->n_in > INT32_MAX || x->n_out > INT32_MAX)
-            continue;
-        size_t rs = kern_row_size(x->type, x->n_in);
-        if (rs == 0 || rs != x->row_bytes) continue;
-        size_t bytes = rs * (size_t)x->n_out;
+        const size_t bytes = pack_bytes(x, kt);
+        if (!bytes) continue;
         void *p = NULL;
         const size_t huge = (size_t)2 << 20;
         if (posix_memalign(&p, bytes >= huge ? huge : 64, bytes) != 0) {

@@ -131,7 +131,9 @@ void model_free(model *m);
  * avx512 table that is twice the unpacking speed, for as much anonymous
  * memory as those matrices take in the file. Call once, before m is shared
  * between threads. Returns the bytes packed (0: nothing to pack), or
- * MODEL_ERR_NOMEM with nothing packed. */
+ * MODEL_ERR_NOMEM with nothing packed (m->err says why: an allocation
+ * failed, or the copies would not fit in /proc/meminfo's MemAvailable with
+ * 256 MiB to spare); the model then works from the mapping. */
 int64_t model_pack(model *m, const kern_table *kt);
 
 /* "llama", "qwen2", ... */
