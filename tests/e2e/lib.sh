@@ -24,7 +24,13 @@ trap 'exit 1' INT TERM HUP
 
 # Start the server with -p 0 and read the port from its log line.
 e2e_start() {
-    E2E_LOG=$E2E_TMP/server.log
+    # a fresh file per server, emptied here before the fork: with one name
+    # reused and truncated only by the child's redirect, the loop below
+    # could read the previous server's "listening on" line first and poll a
+    # dead port for 60 s (seen once on a loaded machine)
+    E2E_N=$((${E2E_N:-0} + 1))
+    E2E_LOG=$E2E_TMP/server$E2E_N.log
+    : >"$E2E_LOG"
     "$M" -h 127.0.0.1 -p 0 "$@" >"$E2E_LOG" 2>&1 &
     E2E_PID=$!
     E2E_PORT=
