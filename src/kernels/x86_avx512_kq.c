@@ -253,6 +253,24 @@ AI void q6k_tile(int nb, int NC, int ws, const uint8_t *const rp[16], __m512i go
     }
 }
 
+/* All nc columns against one group of 16 rows (q6k_tile's rp .. packed),
+ * Q6_CB at a time: one column through the single-column dots, several
+ * through the biased ("ws") ones. */
+AI void q6k_cols(int nb, int nc, const uint8_t *const rp[16], __m512i gofs, size_t next, const uint8_t *ab,
+                 size_t astride, float *s, size_t ldc, int nr, int packed)
+{
+    for (int c0 = 0; c0 < nc; c0 += Q6_CB) {
+        const int cn = nc - c0 < Q6_CB ? nc - c0 : Q6_CB;
+        const blk_q8_k *ac[Q6_CB];
+        for (int c = 0; c < cn; c++) ac[c] = (const blk_q8_k *)(ab + (size_t)(c0 + c) * astride);
+        float *sc = s + (size_t)c0 * ldc;
+        if (cn == 1)
+            q6k_tile(nb, 1, 0, rp, gofs, next, ac, sc, ldc, nr, packed);
+        else
+            q6k_tile(nb, cn, 1, rp, gofs, next, ac, sc, ldc, nr, packed);
+    }
+}
+
 void kx512_q6_k_mul_mat(int n, int nr, int nc, float *s, size_t ldc, const void *w, size_t wstride,
                         const void *a, size_t astride)
 {
@@ -273,17 +291,7 @@ void kx512_q6_k_mul_mat(int n, int nr, int nc, float *s, size_t ldc, const void 
             rp[r] = wb + (size_t)(r0 + rr) * wstride;
             go[r] = (int32_t)((size_t)rr * wstride);
         }
-        const __m512i gofs = _mm512_loadu_si512(go);
-        for (int c0 = 0; c0 < nc; c0 += Q6_CB) {
-            const int cn = nc - c0 < Q6_CB ? nc - c0 : Q6_CB;
-            const blk_q8_k *ac[Q6_CB];
-            for (int c = 0; c < cn; c++) ac[c] = (const blk_q8_k *)(ab + (size_t)(c0 + c) * astride);
-            float *sc = s + (size_t)c0 * ldc + r0;
-            if (cn == 1)
-                q6k_tile(nb, 1, 0, rp, gofs, 16 * wstride, ac, sc, ldc, rn, 0);
-            else
-                q6k_tile(nb, cn, 1, rp, gofs, 16 * wstride, ac, sc, ldc, rn, 0);
-        }
+        q6k_cols(nb, nc, rp, _mm512_loadu_si512(go), 16 * wstride, ab, astride, s + r0, ldc, rn, 0);
     }
 }
 
@@ -535,19 +543,24 @@ AI void transpose4(const __m512i v[4], __m512i t[4])
     t[3] = _mm512_unpackhi_epi64(t1, t3);
 }
 
-/* The 16 rows' headers (v[q]: lane m = d, dmin, scales[12] of row 4m + q)
- * -> lane r = row r: d and dmin as floats, sc_j as dwords, (m_j, m_j) as
- * word pairs. */
-AI void q4k_hdr(__m512i v[4], __m512 *dw, __m512 *dmw, __m512i sc[8], __m512i mm[8])
+/* The 16 rows' headers in lanes (z[0]: lane r = d | dmin << 16 of row r;
+ * z[1..3]: lane r = scales[0..3], [4..7], [8..11] of row r) -> lane r = row
+ * r: d and dmin as floats, sc_j as dwords, (m_j, m_j) as word pairs. The
+ * 6-bit scale / min unpack
+ * of ref.c's k4_scale_min done on rows in lanes (j < 4: sc = q[j] & 63,
+ * m = q[j+4] & 63; j >= 4: sc = (q[j+4] & 15) | (q[j-4] >> 6) << 4,
+ * m = (q[j+4] >> 4) | (q[j] >> 6) << 4, bytewise on the three dwords). */
+AI void q4k_hdr_lanes(const __m512i z[4], __m512 *dw, __m512 *dmw, __m512i sc[8], __m512i mm[8])
 {
+    const __m512i m3f = _mm512_set1_epi8(0x3f), m0f = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
+    *dw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(z[0]));
+    *dmw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(z[0], 16)));
     __m512i t[4];
-    transpose4(v, t);
-    const __m512i dd = t[0];
-    *dw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(dd));
-    *dmw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(dd, 16)));
-    _Pragma("GCC unroll 4")
-    for (int q = 0; q < 4; q++) v[q] = q4k_scales(v[q]);
-    transpose4(v, t); /* t[0] sc0..3, t[1] sc4..7, t[2] m0..3, t[3] m4..7 */
+    t[0] = _mm512_and_si512(z[1], m3f);
+    t[1] = _mm512_or_si512(_mm512_and_si512(z[3], m0f), _mm512_and_si512(_mm512_srli_epi32(z[1], 2), m30));
+    t[2] = _mm512_and_si512(z[2], m3f);
+    t[3] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(z[3], 4), m0f),
+                           _mm512_and_si512(_mm512_srli_epi32(z[2], 2), m30));
     _Pragma("GCC unroll 8")
     for (int j = 0; j < 8; j++) {
         sc[j] = _mm512_shuffle_epi8(t[j / 4], q4k_bpat(j % 4));
@@ -577,7 +590,8 @@ static void q4k_pack_fill(q4k_pack *pk, const q4k_rows *R, int i0, int kb)
         _Pragma("GCC unroll 4")
         for (int q = 0; q < 4; q++)
             v[q] = load4x128(R->rp[q] + bo, R->rp[4 + q] + bo, R->rp[8 + q] + bo, R->rp[12 + q] + bo);
-        q4k_hdr(v, &pk->dw[i], &pk->dmw[i], pk->sc[i], pk->mm[i]);
+        transpose4(v, t); /* rows in lanes: d|dmin, scale words 0-3, 4-7, 8-11 */
+        q4k_hdr_lanes(t, &pk->dw[i], &pk->dmw[i], pk->sc[i], pk->mm[i]);
         _Pragma("GCC unroll 8")
         for (int p = 0; p < 8; p++) {
             const size_t o = bo + 16 + 16 * (size_t)p;
@@ -597,28 +611,6 @@ static void q4k_pack_fill(q4k_pack *pk, const q4k_rows *R, int i0, int kb)
  * (zmm 4p + d: lane r = qs dword 4p + d of row r, the transposed pieces).
  * Read in that order: one sequential run. */
 enum { Q4K_PK = 16 * sizeof(blk_q4_k) };
-
-/* q4k_hdr from the packed header zmms z[4]: the 6-bit scale / min unpack
- * of ref.c's k4_scale_min done on rows in lanes (j < 4: sc = q[j] & 63,
- * m = q[j+4] & 63; j >= 4: sc = (q[j+4] & 15) | (q[j-4] >> 6) << 4,
- * m = (q[j+4] >> 4) | (q[j] >> 6) << 4, bytewise on the three dwords). */
-AI void q4k_hdr_lanes(const __m512i z[4], __m512 *dw, __m512 *dmw, __m512i sc[8], __m512i mm[8])
-{
-    const __m512i m3f = _mm512_set1_epi8(0x3f), m0f = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
-    *dw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(z[0]));
-    *dmw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(z[0], 16)));
-    __m512i t[4];
-    t[0] = _mm512_and_si512(z[1], m3f);
-    t[1] = _mm512_or_si512(_mm512_and_si512(z[3], m0f), _mm512_and_si512(_mm512_srli_epi32(z[1], 2), m30));
-    t[2] = _mm512_and_si512(z[2], m3f);
-    t[3] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(z[3], 4), m0f),
-                           _mm512_and_si512(_mm512_srli_epi32(z[2], 2), m30));
-    _Pragma("GCC unroll 8")
-    for (int j = 0; j < 8; j++) {
-        sc[j] = _mm512_shuffle_epi8(t[j / 4], q4k_bpat(j % 4));
-        mm[j] = _mm512_shuffle_epi8(t[2 + j / 4], q4k_bpat(4 + j % 4));
-    }
-}
 
 static void q4k_pack_fill_packed(q4k_pack *pk, const uint8_t *src, int kb)
 {
@@ -763,7 +755,7 @@ void kx512_q4_k_mul_mat(int n, int nr, int nc, float *s, size_t ldc, const void 
 /* ---- Q4_K, packed rows ----
  *
  * Decode (1 or 2 columns) straight from the packed bytes: per super-block
- * the headers give sc_j / (m_j, m_j) / d / dmin in lanes (q4k_hdr), each
+ * the headers give sc_j / (m_j, m_j) / d / dmin in lanes (q4k_hdr_lanes), each
  * quant zmm is split once (low nibbles: sub-block 2g; high nibbles kept in
  * place, 16 * nib: sub-block 2g+1) and meets the broadcast activation
  * dwords through vpdpbusd; S_j times sc_j (vpmulld) into an even and an
@@ -888,19 +880,9 @@ void kx512_q6_k_mul_mat_packed(int n, int nr, int nc, float *s, size_t ldc, cons
 {
     const int nb = n / QK_K;
     const uint8_t *ab = a;
-    const __m512i gofs = _mm512_setzero_si512();
     for (int r0 = 0; r0 + 16 <= nr; r0 += 16) {
         const uint8_t *rp[16];
         for (int r = 0; r < 16; r++) rp[r] = (const uint8_t *)w + (size_t)r0 * wstride;
-        for (int c0 = 0; c0 < nc; c0 += Q6_CB) {
-            const int cn = nc - c0 < Q6_CB ? nc - c0 : Q6_CB;
-            const blk_q8_k *ac[Q6_CB];
-            for (int c = 0; c < cn; c++) ac[c] = (const blk_q8_k *)(ab + (size_t)(c0 + c) * astride);
-            float *sc = s + (size_t)c0 * ldc + r0;
-            if (cn == 1)
-                q6k_tile(nb, 1, 0, rp, gofs, 0, ac, sc, ldc, 16, 1);
-            else
-                q6k_tile(nb, cn, 1, rp, gofs, 0, ac, sc, ldc, 16, 1);
-        }
+        q6k_cols(nb, nc, rp, _mm512_setzero_si512(), 0, ab, astride, s + r0, ldc, 16, 1);
     }
 }
