@@ -54,18 +54,6 @@ static void h2f_init(void)
 
 static inline float h2f(kern_f16 h) { return h2f_table[h]; }
 
-static inline float expf_approx(float x) { return kern_expf_approx(x); }
-
-float fwd_expf_approx(float x)
-{
-    return expf_approx(x);
-}
-
-void fwd_swiglu(int n, float *y, const float *x, const float *g)
-{
-    kern_table_ref.swiglu(n, y, x, g);
-}
-
 /* _mm512_reduce_add_ps as GCC implements it: halves, then quarters, then
  * (0+2) + (1+3). */
 static inline float reduce16(const float v[16])
@@ -521,24 +509,20 @@ static void mm_worker(void *ctx, int64_t r0, int64_t r1, int ith)
         }
         /* quantized: a block of weight rows against every token, the rows
          * staying in cache while the tokens pass (weights read once per
-         * call however many tokens, users, share it) */
-        /* packed: lo and hi are whole groups (unit), the layout this table's */
-        if (p->w->packed && j->unit == KERN_PACK_ROWS && p->w->packed_by == j->kt->pack[ft]) {
-            const int64_t rb = j->T >= 2 ? MM_ROW_BLOCK_BATCH : MM_ROW_BLOCK_PACKED;
-            for (int64_t r = lo; r < hi; r += rb) {
-                const int nr = hi - r < rb ? (int)(hi - r) : (int)rb;
-                j->kt->mul_mat_packed[ft](n, nr, j->T, p->out + (r - p->row0), (size_t)j->ld,
-                                          (const uint8_t *)p->w->packed + (size_t)(r - p->row0) * p->w->row_bytes,
-                                          p->w->row_bytes, p->act, p->act_stride);
-            }
-            continue;
-        }
-        const int64_t rb = j->T >= 2 ? MM_ROW_BLOCK_BATCH : MM_ROW_BLOCK;
+         * call however many tokens, users, share it); from the packed copy
+         * (lo and hi are then whole groups: unit) when it is in this
+         * table's layout */
+        const int packed = p->w->packed && j->unit == KERN_PACK_ROWS && p->w->packed_by == j->kt->pack[ft];
+        const uint8_t *base = packed ? p->w->packed : p->w->data;
+        const int64_t rb = j->T >= 2 ? MM_ROW_BLOCK_BATCH : packed ? MM_ROW_BLOCK_PACKED : MM_ROW_BLOCK;
         for (int64_t r = lo; r < hi; r += rb) {
             const int nr = hi - r < rb ? (int)(hi - r) : (int)rb;
-            kern_mul_mat(j->kt, ft, n, nr, j->T, p->out + (r - p->row0), (size_t)j->ld,
-                         (const uint8_t *)p->w->data + (size_t)(r - p->row0) * p->w->row_bytes,
-                         p->w->row_bytes, p->act, p->act_stride);
+            const uint8_t *wr = base + (size_t)(r - p->row0) * p->w->row_bytes;
+            float *out = p->out + (r - p->row0);
+            if (packed)
+                j->kt->mul_mat_packed[ft](n, nr, j->T, out, (size_t)j->ld, wr, p->w->row_bytes, p->act, p->act_stride);
+            else
+                kern_mul_mat(j->kt, ft, n, nr, j->T, out, (size_t)j->ld, wr, p->w->row_bytes, p->act, p->act_stride);
         }
     }
 }
@@ -688,7 +672,7 @@ static inline double softmax_tile(float *row, float max)
 {
     double sum = 0.0;
     for (int i = 0; i < FA_TILE; i += 16) {
-        for (int l = 0; l < 16; l++) row[i + l] = expf_approx(row[i + l] - max);
+        for (int l = 0; l < 16; l++) row[i + l] = kern_expf_approx(row[i + l] - max);
         sum += (double)reduce16(row + i);
     }
     return sum;

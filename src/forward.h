@@ -137,12 +137,4 @@ typedef struct fwd_seq {
  * 0 or a negative fwd_err (c->err); on error no cache changed. */
 int fwd_eval_batch(fwd_ctx *c, const fwd_seq *seqs, int n_seqs, float *logits);
 
-/* ---- exposed for tests: ggml-compatible scalar helpers ---- */
-
-/* exp(x) as ggml's vectorized AVX-512 ggml_v_expf computes it (max error
- * about 1.5 ulp); ggml uses it for SiLU and softmax. */
-float fwd_expf_approx(float x);
-/* y[i] = silu(x[i]) * g[i], lanes of 16 with fwd_expf_approx, tail with expf. */
-void fwd_swiglu(int n, float *y, const float *x, const float *g);
-
 #endif
