@@ -484,19 +484,22 @@ static void test_mul_mat(const char *tname, const kern_table *tab)
             if (n % tr->block_size) continue;
             size_t wrs = kern_row_size(t, n) + mis(t), ars = kern_row_size(vt, n) + 3 * mis(vt);  /* odd strides */
             uint8_t *w = malloc(wrs * nr), *a = malloc(ars * nc);
-            float *sm = malloc(sizeof(float) * (size_t)(nr + 3) * nc);
-            if (!w || !a || !sm) { free(w); free(a); free(sm); return; }
+            float *sm = malloc(sizeof(float) * (size_t)(nr + 3) * nc), *ref = malloc(sizeof(float) * (size_t)nr * nc);
+            if (!w || !a || !sm || !ref) { free(w); free(a); free(sm); free(ref); return; }
             for (int r = 0; r < nr; r++) { fill_weights(x, n); kern_table_ref.from_float[t](x, w + r * wrs, n); }
             for (int c = 0; c < nc; c++) { fill_acts_ex(x, n, 0); kern_table_ref.from_float[vt](x, a + c * ars, n); }
+            /* ref[c * nr + r]: the reference vec_dot of each pair, once */
+            for (int c = 0; c < nc; c++)
+                for (int r = 0; r < nr; r++)
+                    kern_table_ref.vec_dot[t](n, &ref[(size_t)c * nr + r], w + r * wrs, a + c * ars);
             kern_mul_mat(tab, t, n, nr, nc, sm, (size_t)nr + 3, w, wrs, a, ars);
             for (int c = 0; c < nc; c++)
                 for (int r = 0; r < nr; r++) {
-                    float ref;
-                    kern_table_ref.vec_dot[t](n, &ref, w + r * wrs, a + c * ars);
+                    const float *rf = &ref[(size_t)c * nr + r];
                     checked++;
-                    if (memcmp(&ref, &sm[(size_t)c * (nr + 3) + r], 4) != 0 && bad++ == 0)
+                    if (memcmp(rf, &sm[(size_t)c * (nr + 3) + r], 4) != 0 && bad++ == 0)
                         T_NOTE("%s %s mul_mat n=%d nr=%d nc=%d (%d,%d): %.9g vs ref %.9g", tname, tr->name,
-                               n, nr, nc, r, c, sm[(size_t)c * (nr + 3) + r], ref);
+                               n, nr, nc, r, c, sm[(size_t)c * (nr + 3) + r], *rf);
                 }
             /* the packed layout: whole 16-row groups, called from group 0 and
              * (when there are two) from group 1 */
@@ -511,18 +514,17 @@ static void test_mul_mat(const char *tname, const kern_table *tab)
                     tab->mul_mat_packed[t](n, nr16 - r0, nc, sm, (size_t)nr + 3, pk + (size_t)r0 * rs, rs, a, ars);
                     for (int c = 0; c < nc; c++)
                         for (int r = r0; r < nr16; r++) {
-                            float ref;
-                            kern_table_ref.vec_dot[t](n, &ref, w + r * wrs, a + c * ars);
+                            const float *rf = &ref[(size_t)c * nr + r];
                             pk_checked++;
-                            if (memcmp(&ref, &sm[(size_t)c * (nr + 3) + r - r0], 4) != 0 && pk_bad++ == 0)
+                            if (memcmp(rf, &sm[(size_t)c * (nr + 3) + r - r0], 4) != 0 && pk_bad++ == 0)
                                 T_NOTE("%s %s mul_mat_packed n=%d nr=%d nc=%d from row %d (%d,%d): %.9g vs ref %.9g",
                                        tname, tr->name, n, nr16 - r0, nc, r0, r, c, sm[(size_t)c * (nr + 3) + r - r0],
-                                       ref);
+                                       *rf);
                         }
                 }
                 free(pk);
             }
-            free(w); free(a); free(sm);
+            free(w); free(a); free(sm); free(ref);
         }
         tested++;
     }
