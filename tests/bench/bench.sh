@@ -59,7 +59,8 @@ dirty=$(git status --porcelain --untracked-files=no 2>/dev/null | grep -q . && e
 } | tee -a "$RAW" >&2
 
 # ---- memory read bandwidth ----------------------------------------------------
-$MOTE bench --membw -t "$THREADS" --size "$MEMBW_MIB" -r 5 --json | tee -a "$RAW" >"$DIR/membw.json"
+membw_probe() { $MOTE bench --membw -t "$THREADS" --size "$MEMBW_MIB" -r 5 --json; }
+membw_probe | tee -a "$RAW" >"$DIR/membw.json"
 membw_of() {   # threads [file] -> GB/s (the largest in the file)
     sed -n "s/.*\"membw_gbps\":\([0-9.]*\),\"threads\":$1,.*/\1/p" "${2:-$DIR/membw.json}" | sort -g | tail -1
 }
@@ -92,9 +93,9 @@ for shape in $SHAPES; do
         # the probe again right before and after: the machine's bandwidth
         # drifts by 10-20% over minutes here, so the decode figure is also
         # set against the larger of the two probes bracketing it
-        $MOTE bench --membw -t "$THREADS" --size "$MEMBW_MIB" -r 5 --json >"$DIR/membw_adj.json"
+        membw_probe >"$DIR/membw_adj.json"
         $MOTE bench -m "$f" -p "$PP" -n "$TG" -r "$REPS" -t "$THREADS" --json >"$DIR/mote.json"
-        $MOTE bench --membw -t "$THREADS" --size "$MEMBW_MIB" -r 5 --json >>"$DIR/membw_adj.json"
+        membw_probe >>"$DIR/membw_adj.json"
         sed 's/^/adjacent /' "$DIR/membw_adj.json" >>"$RAW"
         cat "$DIR/mote.json" >>"$RAW"
         : >"$DIR/peer.txt"
