@@ -86,6 +86,7 @@ int bench_model(const model *m, const kern_table *kt, int n_threads, int pp, int
     thread_pool tp;
     fwd_ctx c;
     fwd_kv kv;
+    fwd_prof prof = {0, 0};
     memset(&c, 0, sizeof c);
     memset(&kv, 0, sizeof kv);
     thread_pool_init(&tp, n_threads);
@@ -124,6 +125,7 @@ int bench_model(const model *m, const kern_table *kt, int n_threads, int pp, int
             goto out;
         }
         double t1 = now_sec();
+        c.prof = &prof;
         for (int i = 0; i < tg; i++) {
             int32_t next = argmax(logits, n_vocab);
             if (fwd_eval(&c, &kv, &next, 1, logits, 0) < 0) {
@@ -132,6 +134,7 @@ int bench_model(const model *m, const kern_table *kt, int n_threads, int pp, int
             }
         }
         double t2 = now_sec();
+        c.prof = NULL;
         tpp[rep] = t1 - t0;
         ttg[rep] = t2 - t1;
     }
@@ -152,6 +155,12 @@ int bench_model(const model *m, const kern_table *kt, int n_threads, int pp, int
         r->tg_tps = tg / median(ttg, reps);
         r->tg_tps_best = tg / best;
         r->decode_gbps = (double)r->decode_bytes * r->tg_tps / 1e9;
+        double all = 0;
+        for (int i = 0; i < reps; i++) all += ttg[i];
+        const double per = 1e3 / ((double)tg * reps);
+        r->tg_ms_matmul = prof.matmul * per;
+        r->tg_ms_attn = prof.attn * per;
+        r->tg_ms_other = (all - prof.matmul - prof.attn) * per;
     }
 out:
     fwd_kv_free(&kv);

@@ -42,6 +42,9 @@ typedef struct bench_result {
     double pp_tps_best, tg_tps_best;   /* best repetitions */
     uint64_t decode_bytes;             /* weight bytes read per decoded token */
     double decode_gbps;                /* decode_bytes * tg_tps / 1e9 */
+    /* a decode step's time split, ms per token over all repetitions:
+     * matmuls, attention, the rest (norms, rope, embeddings, sampling) */
+    double tg_ms_matmul, tg_ms_attn, tg_ms_other;
 } bench_result;
 
 /* Weight bytes one decode step reads (see above). */

@@ -23,6 +23,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 
 /* Some of ggml's scalar expressions `a*b + c` are compiled as an FMA
@@ -259,6 +260,7 @@ int fwd_kv_init(fwd_kv *kv, const model *m, int n_ctx, int type)
     kv->n_layer = hp->n_layer;
     kv->dim_k = (int)dk;
     kv->dim_v = (int)dv;
+    kv->n_head_kv = hp->n_head_kv;
     return 0;
 }
 
@@ -287,6 +289,7 @@ size_t fwd_kv_bytes(const fwd_kv *kv)
 
 #define FA_TILE 64      /* ggml's GGML_FA_TILE_Q and GGML_FA_TILE_KV */
 #define FA_SIMD_W 16    /* AVX-512 floats per vector: the tiled path needs hd_v % 16 == 0 */
+#define ATTN_GROUP_MAX 8   /* query heads per kern_table.attn_f16 call (they share K and V) */
 
 /* One sequence of the batch being evaluated: rows row0 .. row0+T-1 of the
  * activation buffers, positions p0 .. p0+T-1 of its cache. */
@@ -379,9 +382,10 @@ int fwd_init(fwd_ctx *c, const model *m, const kern_table *kt, thread_pool *tp, 
     c->rope = malloc(B * (size_t)(hp->n_rot ? hp->n_rot : 1) * sizeof(float));
     c->act_bytes = B * (max_row ? max_row : 1);
     for (int i = 0; i < 3; i++) c->act[i] = malloc(c->act_bytes);
-    /* attention scratch: the single-query path needs q16, vkq16, vkq32;
+    /* attention scratch: the single-query path needs q16, vkq16, vkq32 for
+     * up to ATTN_GROUP_MAX heads;
      * the tiled path Q, KQ, VKQ, V32, K32 tiles and M/S rows. */
-    size_t one = 2 * DK + 2 * DV + 16;
+    size_t one = ATTN_GROUP_MAX * (DK + 2 * DV) + 16;
     size_t tiled = FA_TILE * DK + FA_TILE * FA_TILE + 2 * FA_TILE * DV + DK * FA_TILE +
                    2 * FA_TILE + 16;
     c->ws_floats = one > tiled ? one : tiled;
@@ -530,9 +534,17 @@ static void mm_worker(void *ctx, int64_t r0, int64_t r1, int ith)
 /* x: T rows of n_in floats, x_ld floats apart. w[i] -> out[i] (ld floats
  * per token). Every w[i] must have the same n_in. c->many[0..T) says which
  * rows belong to a sequence with several rows in this matmul. */
+static double prof_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 static void matmul(fwd_ctx *c, int T, const float *x, int64_t x_ld, int n_w,
                    const model_weight *const *w, float *const *out, int64_t ld)
 {
+    const double t0 = c->prof ? prof_now() : 0;
     mm_job j;
     memset(&j, 0, sizeof j);
     j.kt = c->kt;
@@ -571,6 +583,7 @@ static void matmul(fwd_ctx *c, int T, const float *x, int64_t x_ld, int n_w,
         p->act_stride = rs;
     }
     run_for(c, rows / j.unit, rows * w[0]->n_in * T, mm_worker, &j);
+    if (c->prof) c->prof->matmul += prof_now() - t0;
 }
 
 static void matmul1(fwd_ctx *c, int T, const float *x, int64_t x_ld, const model_weight *w,
@@ -593,23 +606,27 @@ static void matmul1(fwd_ctx *c, int T, const float *x, int64_t x_ld, const model
  * simd_gemm), tile softmax with the exp approximation and F32 accumulators.
  * ====================================================================== */
 
-/* Work items: for each sequence in turn, n_head * T query rows (per-query
- * path) or n_head * n_tiles tiles (tiled path); see fwd_seg.item0. */
+/* Work items: for each sequence in turn, n_head / group * T query-row
+ * groups (per-query path: the group's heads share a K/V head) or n_head *
+ * n_tiles tiles (tiled path); see fwd_seg.item0. */
 typedef struct attn_job {
     const fwd_ctx *c;
     int layer;
     int n_segs;
+    int group;               /* heads per query-row item (they share a K/V head) */
 } attn_job;
 
-static inline const void *kv_row(const fwd_kv *kv, const void *base, int dim, int layer, int pos,
-                                 int off)
+/* Row (layer, KV head, pos) of a cache of rows of hd elements (base: kv->k
+ * or kv->v, hd: their head size). */
+static inline void *kv_row(const fwd_kv *kv, void *base, int hd, int layer, int head, int pos)
 {
     size_t es = kv->type == KERN_F16 ? 2 : 4;
-    return (const uint8_t *)base + (((size_t)layer * kv->n_ctx + pos) * dim + off) * es;
+    return (uint8_t *)base + ((((size_t)layer * kv->n_head_kv + head) * kv->n_ctx + pos) * hd) * es;
 }
 
-/* One query row (token t of sequence g, head h) over positions 0..p0+t. */
-FAST static void attn_one(const attn_job *a, const fwd_seg *g, int h, int t, float *ws)
+/* Query rows of token t of sequence g for heads h .. h + nh - 1 (all on
+ * one K/V head) over positions 0..p0+t. */
+FAST static void attn_one(const attn_job *a, const fwd_seg *g, int h, int nh, int t, float *ws)
 {
     const model_hparams *hp = &a->c->m->hp;
     const fwd_kv *kv = g->kv;
@@ -619,51 +636,55 @@ FAST static void attn_one(const attn_job *a, const fwd_seg *g, int h, int t, flo
     const float *q = a->c->qkv + (size_t)(g->row0 + t) * ld + (size_t)h * DK;
     const int pos = g->p0 + t;
     const float scale = hp->kq_scale;
-    const int f16 = kv->type == KERN_F16;
     const kern_table *kt = a->c->kt;
+    float *out = a->c->att + (size_t)(g->row0 + t) * hp->n_head * DV + (size_t)h * DV;
 
-    kern_f16 *q16 = (kern_f16 *)ws;                 /* DK halves */
-    kern_f16 *vkq16 = (kern_f16 *)(ws + DK);        /* DV halves */
-    float *vkq32 = ws + DK + DV;                    /* DV floats */
-    if (f16) {
-        kt->from_float[KERN_F16](q, q16, DK);
-        memset(vkq16, 0, (size_t)DV * sizeof(kern_f16));
-    } else {
-        memset(vkq32, 0, (size_t)DV * sizeof(float));
+    float *vkq32 = ws;                              /* nh * DV floats */
+    float S[ATTN_GROUP_MAX], M[ATTN_GROUP_MAX];
+    for (int i = 0; i < nh; i++) {
+        S[i] = 0.0f;
+        M[i] = -INFINITY;
     }
-
-    float S = 0.0f, M = -INFINITY;
-    if (f16) {
-        /* the whole per-position loop in one kernel call (same operations) */
+    if (kv->type == KERN_F16) {
+        /* the whole per-position loop of every head in one kernel call (same operations) */
+        kern_f16 *q16 = (kern_f16 *)(ws + (size_t)nh * DV);     /* nh * DK halves */
+        kern_f16 *vkq16 = q16 + (size_t)nh * DK;                 /* nh * DV halves */
+        kt->from_float[KERN_F16](q, q16, (int64_t)nh * DK);
+        memset(vkq16, 0, (size_t)nh * DV * sizeof(kern_f16));
         const size_t es = sizeof(kern_f16);
-        kt->attn_f16(pos + 1, DK, DV, q16, kv_row(kv, kv->k, kv->dim_k, a->layer, 0, hk * DK),
-                     (size_t)kv->dim_k * es, kv_row(kv, kv->v, kv->dim_v, a->layer, 0, hk * DV),
-                     (size_t)kv->dim_v * es, scale, vkq16, &S, &M);
-        kt->to_float[KERN_F16](vkq16, vkq32, DV);
+        kt->attn_f16(pos + 1, nh, DK, DV, q16, kv_row(kv, kv->k, DK, a->layer, hk, 0), (size_t)DK * es,
+                     kv_row(kv, kv->v, DV, a->layer, hk, 0), (size_t)DV * es, scale, vkq16, S, M);
+        kt->to_float[KERN_F16](vkq16, vkq32, (int64_t)nh * DV);
     } else {
         /* F32 cache: the same online softmax with an F32 accumulator */
-        for (int j = 0; j <= pos; j++) {
-            const float *kr = kv_row(kv, kv->k, kv->dim_k, a->layer, j, hk * DK);
-            const float *v = kv_row(kv, kv->v, kv->dim_v, a->layer, j, hk * DV);
-            float s = dot_f32(DK, kr, q);
-            s = s * scale;
-            s += 0.0f;   /* the causal mask's value for a visible position */
-            const float Mold = M;
-            float ms = 1.0f, vs = 1.0f;
-            if (s > M) {
-                M = s;
-                ms = expf(Mold - M);
-                for (int d = 0; d < DV; d++) vkq32[d] *= ms;
-            } else {
-                vs = expf(s - M);
+        memset(vkq32, 0, (size_t)nh * DV * sizeof(float));
+        for (int i = 0; i < nh; i++) {
+            const float *qi = q + (size_t)i * DK;
+            float *acc = vkq32 + (size_t)i * DV;
+            for (int j = 0; j <= pos; j++) {
+                const float *kr = kv_row(kv, kv->k, DK, a->layer, hk, j);
+                const float *v = kv_row(kv, kv->v, DV, a->layer, hk, j);
+                float s = dot_f32(DK, kr, qi);
+                s = s * scale;
+                s += 0.0f;   /* the causal mask's value for a visible position */
+                const float Mold = M[i];
+                float ms = 1.0f, vs = 1.0f;
+                if (s > M[i]) {
+                    M[i] = s;
+                    ms = expf(Mold - M[i]);
+                    for (int d = 0; d < DV; d++) acc[d] *= ms;
+                } else {
+                    vs = expf(s - M[i]);
+                }
+                for (int d = 0; d < DV; d++) acc[d] = fmaf(v[d], vs, acc[d]);
+                S[i] = CONTRACT(S[i], ms, vs);   /* contracted in ggml's build (measured) */
             }
-            for (int d = 0; d < DV; d++) vkq32[d] = fmaf(v[d], vs, vkq32[d]);
-            S = CONTRACT(S, ms, vs);   /* contracted in ggml's build (measured) */
         }
     }
-    const float S_inv = S == 0.0f ? 0.0f : 1.0f / S;
-    float *out = a->c->att + (size_t)(g->row0 + t) * hp->n_head * DV + (size_t)h * DV;
-    for (int d = 0; d < DV; d++) out[d] = vkq32[d] * S_inv;
+    for (int i = 0; i < nh; i++) {
+        const float S_inv = S[i] == 0.0f ? 0.0f : 1.0f / S[i];
+        for (int d = 0; d < DV; d++) out[(size_t)i * DV + d] = vkq32[(size_t)i * DV + d] * S_inv;
+    }
 }
 
 /* ggml_vec_soft_max_f32 on 64 values (AVX-512): y = exp~(x - max) in lanes
@@ -710,7 +731,7 @@ FAST static void attn_tile(const attn_job *a, const fwd_seg *g, int h, int t0, i
     for (int ic = 0; ic < n_kv; ic += FA_TILE) {
         const int kv_tile = n_kv - ic < FA_TILE ? n_kv - ic : FA_TILE;
         for (int tk = 0; tk < kv_tile; tk++) {
-            const void *kr = kv_row(kv, kv->k, kv->dim_k, a->layer, ic + tk, hk * DK);
+            const void *kr = kv_row(kv, kv->k, DK, a->layer, hk, ic + tk);
             for (int dk = 0; dk < DK; dk++)
                 K32[dk * FA_TILE + tk] = f16 ? h2f(((const kern_f16 *)kr)[dk]) : ((const float *)kr)[dk];
         }
@@ -748,7 +769,7 @@ FAST static void attn_tile(const attn_job *a, const fwd_seg *g, int h, int t0, i
         }
         /* VKQ += softmax(KQ) V, one FMA chain over the keys per element */
         for (int tk = 0; tk < kv_tile; tk++) {
-            const void *vr = kv_row(kv, kv->v, kv->dim_v, a->layer, ic + tk, hk * DV);
+            const void *vr = kv_row(kv, kv->v, DV, a->layer, hk, ic + tk);
             for (int d = 0; d < DV; d++)
                 V32[tk * DV + d] = f16 ? h2f(((const kern_f16 *)vr)[d]) : ((const float *)vr)[d];
         }
@@ -784,9 +805,9 @@ static void attn_worker(void *ctx, int64_t i0, int64_t i1, int ith)
             int rows = g->T - t0 < FA_TILE ? g->T - t0 : FA_TILE;
             attn_tile(a, g, h, t0, rows, ws);
         } else {
-            int h = (int)(k / g->T);
+            int h = (int)(k / g->T) * a->group;
             int t = (int)(k % g->T);
-            attn_one(a, g, h, t, ws);
+            attn_one(a, g, h, a->group, t, ws);
         }
     }
 }
@@ -818,7 +839,7 @@ static void forward_pass(fwd_ctx *c, const fwd_seq *seqs, int n_seqs, float *out
     const int neox = hp->rope_type == MODEL_ROPE_NEOX;
 
     /* rows and sequences: positions, attention work items */
-    int T = 0, n_out = 0;
+    int T = 0, n_out = 0, T_rows = 0;
     int64_t items = 0, attn_work = 0;
     for (int s = 0; s < n_seqs; s++) {
         fwd_seg *g = &c->segs[s];
@@ -829,15 +850,29 @@ static void forward_pass(fwd_ctx *c, const fwd_seq *seqs, int n_seqs, float *out
         g->n_out = seqs[s].n_logits;
         g->tiled = g->T >= FA_TILE && DV % FA_SIMD_W == 0;
         g->n_tiles = (g->T + FA_TILE - 1) / FA_TILE;
-        g->item0 = items;
-        items += (int64_t)hp->n_head * (g->tiled ? g->n_tiles : g->T);
         attn_work += (int64_t)hp->n_head * g->T * (g->p0 + g->T) * (DK + DV);
+        if (!g->tiled) T_rows += g->T;
         for (int t = 0; t < g->T; t++) {
             c->pos[T + t] = g->p0 + t;
             c->row_seq[T + t] = s;
         }
         T += g->T;
         n_out += g->n_out;
+    }
+    /* Query-row items take a group of the heads sharing a K/V head (each K
+     * and V row read once for all of them): the largest group, up to
+     * ATTN_GROUP_MAX, that still leaves two items per thread. */
+    const int n_rep = hp->n_head / hp->n_head_kv;
+    int group = 1;
+    for (int d = n_rep < ATTN_GROUP_MAX ? n_rep : ATTN_GROUP_MAX; d > 1; d--)
+        if (n_rep % d == 0 && (int64_t)(hp->n_head / d) * T_rows >= 2 * c->n_threads) {
+            group = d;
+            break;
+        }
+    for (int s = 0; s < n_seqs; s++) {
+        fwd_seg *g = &c->segs[s];
+        g->item0 = items;
+        items += g->tiled ? (int64_t)hp->n_head * g->n_tiles : (int64_t)(hp->n_head / group) * g->T;
     }
 
     /* token embeddings */
@@ -889,22 +924,23 @@ static void forward_pass(fwd_ctx *c, const fwd_seq *seqs, int n_seqs, float *out
             fwd_kv *kv = c->segs[c->row_seq[t]].kv;
             const float *v = k + nk;
             const int pos = c->pos[t];
-            if (kv->type == KERN_F16) {
-                kern_f16 *kd = (kern_f16 *)kv->k + ((size_t)l * kv->n_ctx + pos) * kv->dim_k;
-                kern_f16 *vd = (kern_f16 *)kv->v + ((size_t)l * kv->n_ctx + pos) * kv->dim_v;
-                c->kt->from_float[KERN_F16](k, kd, nk);
-                c->kt->from_float[KERN_F16](v, vd, nv);
-            } else {
-                float *kd = (float *)kv->k + ((size_t)l * kv->n_ctx + pos) * kv->dim_k;
-                float *vd = (float *)kv->v + ((size_t)l * kv->n_ctx + pos) * kv->dim_v;
-                memcpy(kd, k, (size_t)nk * sizeof(float));
-                memcpy(vd, v, (size_t)nv * sizeof(float));
+            for (int h = 0; h < hp->n_head_kv; h++) {
+                void *kd = kv_row(kv, kv->k, DK, l, h, pos), *vd = kv_row(kv, kv->v, DV, l, h, pos);
+                if (kv->type == KERN_F16) {
+                    c->kt->from_float[KERN_F16](k + (size_t)h * DK, kd, DK);
+                    c->kt->from_float[KERN_F16](v + (size_t)h * DV, vd, DV);
+                } else {
+                    memcpy(kd, k + (size_t)h * DK, (size_t)DK * sizeof(float));
+                    memcpy(vd, v + (size_t)h * DV, (size_t)DV * sizeof(float));
+                }
             }
         }
 
         /* every sequence attends over its own cache */
-        attn_job aj = { .c = c, .layer = l, .n_segs = n_seqs };
+        attn_job aj = { .c = c, .layer = l, .n_segs = n_seqs, .group = group };
+        const double t0 = c->prof ? prof_now() : 0;
         run_for(c, items, attn_work, attn_worker, &aj);
+        if (c->prof) c->prof->attn += prof_now() - t0;
 
         matmul1(c, T, c->att, no, &L->wo, c->tmp, E);
         add_bias(c->tmp, T, E, &L->bo);

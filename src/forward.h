@@ -53,8 +53,11 @@ typedef struct fwd_kv {
     int n_past;              /* positions filled: the next token goes to n_past */
     int n_layer;
     int dim_k, dim_v;        /* n_head_kv * head_dim_k, n_head_kv * head_dim_v */
-    void *k;                 /* (n_layer, n_ctx, dim_k) elements of type, owned */
-    void *v;                 /* (n_layer, n_ctx, dim_v) */
+    int n_head_kv;
+    /* (n_layer, n_head_kv, n_ctx, head_dim) elements of type, owned: each
+     * head's rows one sequential run, as attention reads them */
+    void *k;
+    void *v;
 } fwd_kv;
 
 /* Allocate a cache for n_ctx positions (zeroed). 0 or a negative fwd_err. */
@@ -64,6 +67,12 @@ void fwd_kv_free(fwd_kv *kv);
 void fwd_kv_truncate(fwd_kv *kv, int n);
 /* Bytes held by the cache. */
 size_t fwd_kv_bytes(const fwd_kv *kv);
+
+/* Where forward passes spend their time (fwd_ctx.prof): seconds, summed. */
+typedef struct fwd_prof {
+    double matmul;           /* matmuls (activation conversion included) */
+    double attn;             /* attention over the caches */
+} fwd_prof;
 
 typedef struct fwd_ctx fwd_ctx;
 struct fwd_ctx {
@@ -91,6 +100,7 @@ struct fwd_ctx {
     unsigned char *many;     /* (n_batch) 1 when the row's sequence has >= 2 rows in the
                                 current matmul (selects ggml's batched float order) */
     struct fwd_seg *segs;    /* (n_batch) per-sequence bookkeeping */
+    fwd_prof *prof;          /* NULL, or the caller's: passes add their time to it */
     char err[160];
 };
 

@@ -763,6 +763,10 @@ static int cmd_bench(int argc, char **argv)
         } else {
             printf("threads %d: pp%d %8.2f t/s (best %.2f) | tg%d %7.2f t/s (best %.2f) | decode %.2f GB/s\n",
                    r.threads, r.pp, r.pp_tps, r.pp_tps_best, r.tg, r.tg_tps, r.tg_tps_best, r.decode_gbps);
+            if (r.tg > 0)
+                printf("  decode step: matmul %.2f ms (%.2f GB/s), attention %.2f ms, other %.2f ms\n",
+                       r.tg_ms_matmul, r.tg_ms_matmul > 0 ? (double)r.decode_bytes / (r.tg_ms_matmul * 1e6) : 0.0,
+                       r.tg_ms_attn, r.tg_ms_other);
         }
         fflush(stdout);
     }

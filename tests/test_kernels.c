@@ -333,22 +333,38 @@ static void test_f16_ops(const char *tname, const kern_table *tab)
             bad += memcmp(fr, ft, (size_t)n * 4) != 0;
         }
     /* attn_f16: random K/V rows with a row stride, scores growing and
-     * shrinking (rescales and plain steps), dk/dv 64 and 128 (the avx512 register paths) and odd */
+     * shrinking (rescales and plain steps), dk/dv 64 and 128 (the avx512
+     * register paths) and odd, 1 to 10 heads on the rows (the avx512 groups
+     * of 8 and their remainders of 4, 2 and 1) */
     static kern_f16 kv16[2][140 * 136];
     static const int dims[][2] = {{64, 64}, {64, 72}, {40, 24}, {128, 128}, {96, 128}};
     for (size_t k = 0; k < sizeof dims / sizeof dims[0]; k++)
         for (int rep = 0; rep < 10; rep++) {
-            int dk = dims[k][0], dv = dims[k][1], n = 1 + (int)(rnd_u32() % 140);
+            int dk = dims[k][0], dv = dims[k][1], n = 1 + (int)(rnd_u32() % 140), nh = 1 + rep;
             for (int i = 0; i < 140 * 136; i++) {
                 kv16[0][i] = kern_f32_to_f16((float)((int)(rnd_u32() % 2001) - 1000) / 500.0f);
                 kv16[1][i] = kern_f32_to_f16((float)((int)(rnd_u32() % 2001) - 1000) / 700.0f);
             }
-            kern_f16 q16[136], vr[136] = {0}, vt[136] = {0};
-            for (int i = 0; i < dk; i++) q16[i] = kern_f32_to_f16((float)((int)(rnd_u32() % 2001) - 1000) / 300.0f);
-            float Sr = 0, Mr = -INFINITY, St = 0, Mt = -INFINITY;
-            kern_table_ref.attn_f16(n, dk, dv, q16, kv16[0], 136 * 2, kv16[1], 136 * 2, 0.125f, vr, &Sr, &Mr);
-            tab->attn_f16(n, dk, dv, q16, kv16[0], 136 * 2, kv16[1], 136 * 2, 0.125f, vt, &St, &Mt);
-            bad += memcmp(vr, vt, (size_t)dv * 2) != 0 || memcmp(&Sr, &St, 4) != 0 || memcmp(&Mr, &Mt, 4) != 0;
+            static kern_f16 q16[10 * 136], vr[10 * 136], vt[10 * 136];
+            memset(vr, 0, sizeof vr);
+            memset(vt, 0, sizeof vt);
+            for (int i = 0; i < nh * dk; i++) q16[i] = kern_f32_to_f16((float)((int)(rnd_u32() % 2001) - 1000) / 300.0f);
+            float Sr[10], Mr[10], St[10], Mt[10];
+            for (int h = 0; h < nh; h++) {
+                Sr[h] = St[h] = 0;
+                Mr[h] = Mt[h] = -INFINITY;
+            }
+            kern_table_ref.attn_f16(n, nh, dk, dv, q16, kv16[0], 136 * 2, kv16[1], 136 * 2, 0.125f, vr, Sr, Mr);
+            tab->attn_f16(n, nh, dk, dv, q16, kv16[0], 136 * 2, kv16[1], 136 * 2, 0.125f, vt, St, Mt);
+            bad += memcmp(vr, vt, (size_t)nh * dv * 2) != 0 || memcmp(Sr, St, (size_t)nh * 4) != 0 ||
+                   memcmp(Mr, Mt, (size_t)nh * 4) != 0;
+            /* each head as if alone: the group changes nothing */
+            for (int h = 0; h < nh; h++) {
+                kern_f16 v1[136] = {0};
+                float S1 = 0, M1 = -INFINITY;
+                tab->attn_f16(n, 1, dk, dv, q16 + h * dk, kv16[0], 136 * 2, kv16[1], 136 * 2, 0.125f, v1, &S1, &M1);
+                bad += memcmp(v1, vr + h * dv, (size_t)dv * 2) != 0 || memcmp(&S1, &Sr[h], 4) != 0;
+            }
         }
     T_CHECK(bad == 0, "%s f16_mad / f16_scale / f32_mad / attn_f16 bit-identical to ref (%d bad)", tname, bad);
     /* swiglu: values across exp's range (the vector lanes and the scalar

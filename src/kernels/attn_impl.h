@@ -4,7 +4,8 @@
  * inlines them into the loop).
  *
  * One query row of F16 flash attention at decode, llama.cpp's per-position
- * online softmax (kernels.h states the contract). */
+ * online softmax (kernels.h states the contract); attn_f16_heads runs it
+ * for each of the heads sharing K and V. */
 #ifndef MOTE_KERNELS_ATTN_IMPL_H
 #define MOTE_KERNELS_ATTN_IMPL_H
 
@@ -38,6 +39,17 @@ static inline void attn_f16_body(int n, int dk, int dv, const kern_f16 *q16, con
     }
     *S_io = S;
     *M_io = M;
+}
+
+/* kern_table.attn_f16 as one body per head, for tables with nothing
+ * better. */
+static inline void attn_f16_heads(int n, int nh, int dk, int dv, const kern_f16 *q16, const void *k, size_t ks,
+                                  const void *v, size_t vs, float scale, kern_f16 *vkq16, float *S, float *M,
+                                  kern_vec_dot_fn dot, kern_f16_mad_fn mad, kern_f16_scale_fn rescale)
+{
+    for (int h = 0; h < nh; h++)
+        attn_f16_body(n, dk, dv, q16 + (size_t)h * dk, k, ks, v, vs, scale, vkq16 + (size_t)h * dv, S + h, M + h,
+                      dot, mad, rescale);
 }
 
 #endif

@@ -162,16 +162,20 @@ typedef void (*kern_f16_scale_fn)(int n, kern_f16 *y, float s);
 /* f32_mad: y[i] = fmaf(x[i], s, y[i]) (one FMA chain step per element;
  * attention's tiled score and V products). */
 typedef void (*kern_f32_mad_fn)(int n, float *y, const float *x, float s);
-/* attn_f16: one query row of F16 flash attention at decode over n key
- * positions (llama.cpp's per-position online softmax): for each position j
- *   s = vec_dot[F16](dk, K_j, q16) * scale + 0.0f;
- *   if s > M: ms = expf(M_old - s), M = s, f16_scale(dv, vkq16, ms), vs = 1
- *   else:     ms = 1, vs = expf(s - M);
- *   f16_mad(dv, vkq16, V_j, vs); S = fmaf(S, ms, vs).
- * K_j = k + j * ks bytes, V_j = v + j * vs bytes (F16 rows). S and M are
- * read and written (start: 0 and -INFINITY); vkq16 is the caller's
- * accumulator (start: zeros). */
-typedef void (*kern_attn_f16_fn)(int n, int dk, int dv, const kern_f16 *q16, const void *k, size_t ks,
+/* attn_f16: nh query rows of F16 flash attention at decode over the same n
+ * key positions (the query heads that share one K/V head; llama.cpp's
+ * per-position online softmax), each row on its own: for head h and each
+ * position j
+ *   s = vec_dot[F16](dk, K_j, q_h) * scale + 0.0f;
+ *   if s > M_h: ms = expf(M_h_old - s), M_h = s, f16_scale(dv, vkq_h, ms), vs = 1
+ *   else:       ms = 1, vs = expf(s - M_h);
+ *   f16_mad(dv, vkq_h, V_j, vs); S_h = fmaf(S_h, ms, vs).
+ * q_h = q16 + h * dk, vkq_h = vkq16 + h * dv (halves); K_j = k + j * ks
+ * bytes, V_j = v + j * vs bytes (F16 rows). S[h] and M[h] are read and
+ * written (start: 0 and -INFINITY); vkq16 is the caller's accumulator
+ * (start: zeros). Sharing the rows lets a kernel read and widen each K and
+ * V row once for all nh heads. */
+typedef void (*kern_attn_f16_fn)(int n, int nh, int dk, int dv, const kern_f16 *q16, const void *k, size_t ks,
                                  const void *v, size_t vs, float scale, kern_f16 *vkq16, float *S,
                                  float *M);
 

@@ -1500,10 +1500,10 @@ static void f16_scale(int n, kern_f16 *y, float s)
     for (int i = 0; i < n; i++) y[i] = kern_f32_to_f16(f16f(y[i]) * s);
 }
 
-static void attn_f16(int n, int dk, int dv, const kern_f16 *q16, const void *k, size_t ks, const void *v,
+static void attn_f16(int n, int nh, int dk, int dv, const kern_f16 *q16, const void *k, size_t ks, const void *v,
                      size_t vs, float scale, kern_f16 *vkq16, float *S, float *M)
 {
-    attn_f16_body(n, dk, dv, q16, k, ks, v, vs, scale, vkq16, S, M, f16_vec_dot, f16_mad, f16_scale);
+    attn_f16_heads(n, nh, dk, dv, q16, k, ks, v, vs, scale, vkq16, S, M, f16_vec_dot, f16_mad, f16_scale);
 }
 
 /* ================================================================ SwiGLU */

@@ -256,75 +256,181 @@ static inline __m512 round_f16(__m512 x)
     return _mm512_cvtph_ps(_mm512_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT));
 }
 
-/* attn_f16_body for dv = 16 * NV (a multiple of 64, so f16_mad is fused
- * over all of it), 64 positions at a time in three passes: their scores
- * (independent dot products), the softmax bookkeeping (M, S and each
- * position's factors: the expf calls, with no vector live across them,
- * since every zmm is caller-saved), then the V accumulation with the
- * accumulator in registers, rounded to half after every step exactly as
- * f16_mad / f16_scale round it in memory. Same operations in the same
- * order per value as the body; one query row was bound by the body's
- * store-reload chain and the spills around its expf calls. */
-static inline __attribute__((always_inline)) void attn_f16_reg(int NV, int n, int dk, const kern_f16 *q16,
-                                                               const void *k, size_t ks, const void *v, size_t vs,
-                                                               float scale, kern_f16 *vkq16, float *S_io, float *M_io)
+/* reduce16 of 16 vectors at once: lane e of the result is reduce16(t[e])
+ * when t[s] holds the vector of lane e = RD_SLOT[s] (the network below
+ * leaves its sums in that order; RD_SLOT is its own inverse). The same
+ * pairs are added at each step as in reduce16: lanes i and i + 8, then
+ * i and i + 4, then (0 + 2) and (1 + 3), then those two. */
+static const int RD_SLOT[16] = {0, 2, 1, 3, 8, 10, 9, 11, 4, 6, 5, 7, 12, 14, 13, 15};
+
+static inline __m512 reduce16x16(const __m512 t[16])
 {
-    enum { CH = 64 };
-    __m512 acc[8];
-    float S = *S_io, M = *M_io;
-    for (int j0 = 0; j0 < n; j0 += CH) {
-        const int cn = n - j0 < CH ? n - j0 : CH;
-        float sc[CH], ms[CH], vsc[CH];
-        unsigned char resc[CH];
-        for (int t = 0; t < cn; t++) {
-            float d;
-            f16_dot(dk, &d, (const uint8_t *)k + (size_t)(j0 + t) * ks, q16);
-            d = d * scale;
-            sc[t] = d + 0.0f;   /* the causal mask's value for a visible position */
-        }
-        for (int t = 0; t < cn; t++) {
-            const float Mold = M;
-            ms[t] = 1.0f;
-            vsc[t] = 1.0f;
-            resc[t] = sc[t] > M;
-            if (resc[t]) {
-                M = sc[t];
-                ms[t] = expf(Mold - M);
-            } else {
-                vsc[t] = expf(sc[t] - M);
-            }
-            S = fmaf(S, ms[t], vsc[t]);
-        }
-        _Pragma("GCC unroll 8")
-        for (int i = 0; i < NV; i++) acc[i] = load_f16x16(vkq16 + 16 * i);
-        for (int t = 0; t < cn; t++) {
-            if (resc[t]) {
-                const __m512 m = _mm512_set1_ps(ms[t]);
-                _Pragma("GCC unroll 8")
-                for (int i = 0; i < NV; i++) acc[i] = round_f16(_mm512_mul_ps(acc[i], m));
-            }
-            const kern_f16 *vj = (const kern_f16 *)((const uint8_t *)v + (size_t)(j0 + t) * vs);
-            const __m512 c = _mm512_set1_ps(vsc[t]);
-            _Pragma("GCC unroll 8")
-            for (int i = 0; i < NV; i++) acc[i] = round_f16(_mm512_fmadd_ps(load_f16x16(vj + 16 * i), c, acc[i]));
-        }
-        _Pragma("GCC unroll 8")
-        for (int i = 0; i < NV; i++)
-            _mm256_storeu_si256((__m256i *)(vkq16 + 16 * i), _mm512_cvtps_ph(acc[i], _MM_FROUND_TO_NEAREST_INT));
-    }
-    *S_io = S;
-    *M_io = M;
+    __m512 w[8], z[4], y[2];
+    for (int j = 0; j < 8; j++)   /* lanes 0-7: t[j]'s i + (i + 8); 8-15: t[j + 8]'s */
+        w[j] = _mm512_add_ps(_mm512_shuffle_f32x4(t[j], t[j + 8], 0x44), _mm512_shuffle_f32x4(t[j], t[j + 8], 0xEE));
+    for (int j = 0; j < 4; j++)   /* per 128-bit lane: one vector's i + (i + 4) */
+        z[j] = _mm512_add_ps(_mm512_shuffle_f32x4(w[j], w[j + 4], 0x88), _mm512_shuffle_f32x4(w[j], w[j + 4], 0xDD));
+    for (int j = 0; j < 2; j++)   /* (0 + 2), (1 + 3) */
+        y[j] = _mm512_add_ps(_mm512_shuffle_ps(z[j], z[j + 2], 0x44), _mm512_shuffle_ps(z[j], z[j + 2], 0xEE));
+    return _mm512_add_ps(_mm512_shuffle_ps(y[0], y[1], 0x88), _mm512_shuffle_ps(y[0], y[1], 0xDD));
 }
 
-static void attn_f16(int n, int dk, int dv, const kern_f16 *q16, const void *k, size_t ks, const void *v,
+enum { ATT_CH = 64, ATT_HB = 8 };   /* positions per pass, heads per pass */
+#ifndef ATT_PF
+#define ATT_PF 8
+#endif
+
+/* Scores of positions j0 .. j0 + cn - 1 for nh (<= ATT_HB) heads: sc[h][t]
+ * = f16_dot(dk, K_{j0+t}, q_h) * scale + 0.0f, with dk a multiple of 64:
+ * each K row widened once for all heads, 16 positions' folded lane vectors
+ * reduced together. qf: the heads' q widened (nh * dk floats). */
+static void attn_scores(int cn, int nh, int dk, const float *qf, const uint8_t *k, size_t ks, float scale,
+                        float sc[][ATT_CH])
+{
+    const __m512 vscale = _mm512_set1_ps(scale);
+    for (int t0 = 0; t0 < cn; t0 += 16) {
+        __m512 tv[ATT_HB][16];
+        for (int u = 0; u < 16; u++) {
+            const int slot = RD_SLOT[u];
+            if (t0 + u >= cn) {
+                for (int h = 0; h < nh; h++) tv[h][slot] = _mm512_setzero_ps();
+                continue;
+            }
+            const kern_f16 *kr = (const kern_f16 *)(k + (size_t)(t0 + u) * ks);
+            /* the cache's rows come from memory (the weights streamed through
+             * since this layer last read them): a few rows ahead */
+            for (int i = 0; i < 2 * dk; i += 64) _mm_prefetch((const char *)kr + ATT_PF * ks + i, _MM_HINT_T0);
+            _mm_prefetch((const char *)kr + ATT_PF * ks + 2 * dk - 1, _MM_HINT_T0);
+            __m512 a[ATT_HB][4];
+            for (int i = 0; i < dk; i += 64) {
+                const __m512 k0 = load_f16x16(kr + i), k1 = load_f16x16(kr + i + 16);
+                const __m512 k2 = load_f16x16(kr + i + 32), k3 = load_f16x16(kr + i + 48);
+                for (int h = 0; h < nh; h++) {
+                    const float *q = qf + (size_t)h * dk + i;
+                    if (i == 0) {
+                        a[h][0] = _mm512_mul_ps(k0, _mm512_loadu_ps(q));
+                        a[h][1] = _mm512_mul_ps(k1, _mm512_loadu_ps(q + 16));
+                        a[h][2] = _mm512_mul_ps(k2, _mm512_loadu_ps(q + 32));
+                        a[h][3] = _mm512_mul_ps(k3, _mm512_loadu_ps(q + 48));
+                    } else {
+                        a[h][0] = _mm512_fmadd_ps(k0, _mm512_loadu_ps(q), a[h][0]);
+                        a[h][1] = _mm512_fmadd_ps(k1, _mm512_loadu_ps(q + 16), a[h][1]);
+                        a[h][2] = _mm512_fmadd_ps(k2, _mm512_loadu_ps(q + 32), a[h][2]);
+                        a[h][3] = _mm512_fmadd_ps(k3, _mm512_loadu_ps(q + 48), a[h][3]);
+                    }
+                }
+            }
+            for (int h = 0; h < nh; h++)
+                tv[h][slot] = _mm512_add_ps(_mm512_add_ps(a[h][0], a[h][2]), _mm512_add_ps(a[h][1], a[h][3]));
+        }
+        for (int h = 0; h < nh; h++) {
+            /* (float)(double)x is x: f16_dot's double total adds nothing to one float */
+            const __m512 d = _mm512_mul_ps(reduce16x16(tv[h]), vscale);
+            _mm512_storeu_ps(sc[h] + t0, _mm512_add_ps(d, _mm512_setzero_ps()));
+        }
+    }
+}
+
+/* The V accumulation for NH heads (NV * NH accumulators in registers):
+ * acc rounded to half after every step exactly as f16_mad / f16_scale
+ * round it in memory. */
+static inline __attribute__((always_inline)) void attn_v_pass(int NV, int NH, int cn, const uint8_t *v, size_t vs,
+                                                              kern_f16 *vkq16, int dv, const float (*ms)[ATT_CH],
+                                                              const float (*vsc)[ATT_CH],
+                                                              const unsigned char (*resc)[ATT_CH])
+{
+    __m512 acc[4][8];
+    _Pragma("GCC unroll 4")
+    for (int h = 0; h < NH; h++)
+        _Pragma("GCC unroll 8")
+        for (int i = 0; i < NV; i++) acc[h][i] = load_f16x16(vkq16 + (size_t)h * dv + 16 * i);
+    for (int t = 0; t < cn; t++) {
+        const kern_f16 *vj = (const kern_f16 *)(v + (size_t)t * vs);
+        for (int i = 0; i < 2 * dv; i += 64) _mm_prefetch((const char *)vj + ATT_PF * vs + i, _MM_HINT_T0);
+        _mm_prefetch((const char *)vj + ATT_PF * vs + 2 * dv - 1, _MM_HINT_T0);
+        __m512 vv[8];
+        _Pragma("GCC unroll 8")
+        for (int i = 0; i < NV; i++) vv[i] = load_f16x16(vj + 16 * i);
+        _Pragma("GCC unroll 4")
+        for (int h = 0; h < NH; h++) {
+            if (resc[h][t]) {
+                const __m512 m = _mm512_set1_ps(ms[h][t]);
+                _Pragma("GCC unroll 8")
+                for (int i = 0; i < NV; i++) acc[h][i] = round_f16(_mm512_mul_ps(acc[h][i], m));
+            }
+            const __m512 c = _mm512_set1_ps(vsc[h][t]);
+            _Pragma("GCC unroll 8")
+            for (int i = 0; i < NV; i++) acc[h][i] = round_f16(_mm512_fmadd_ps(vv[i], c, acc[h][i]));
+        }
+    }
+    _Pragma("GCC unroll 4")
+    for (int h = 0; h < NH; h++)
+        _Pragma("GCC unroll 8")
+        for (int i = 0; i < NV; i++)
+            _mm256_storeu_si256((__m256i *)(vkq16 + (size_t)h * dv + 16 * i),
+                                _mm512_cvtps_ph(acc[h][i], _MM_FROUND_TO_NEAREST_INT));
+}
+
+/* attn_f16_heads for up to ATT_HB heads with dk a multiple of 64 and dv
+ * 64 or 128, ATT_CH positions at a time in three passes: the scores
+ * (attn_scores), the softmax bookkeeping per head (M, S and each
+ * position's factors: the expf calls, with no vector live across them,
+ * since every zmm is caller-saved), then the V accumulation (attn_v_pass,
+ * 4 heads of dv 64 or 2 of dv 128 per V row read). Same operations in the
+ * same order per value as the body. */
+static void attn_f16_group(int n, int nh, int dk, int dv, const kern_f16 *q16, const void *k, size_t ks,
+                           const void *v, size_t vs, float scale, kern_f16 *vkq16, float *S, float *M)
+{
+    float qf[ATT_HB * 128];
+    float sc[ATT_HB][ATT_CH], ms[ATT_HB][ATT_CH], vsc[ATT_HB][ATT_CH];
+    unsigned char resc[ATT_HB][ATT_CH];
+    for (int i = 0; i < nh * dk; i++) qf[i] = _cvtsh_ss(q16[i]);
+    for (int j0 = 0; j0 < n; j0 += ATT_CH) {
+        const int cn = n - j0 < ATT_CH ? n - j0 : ATT_CH;
+        attn_scores(cn, nh, dk, qf, (const uint8_t *)k + (size_t)j0 * ks, ks, scale, sc);
+        for (int h = 0; h < nh; h++) {
+            float Sh = S[h], Mh = M[h];
+            for (int t = 0; t < cn; t++) {
+                const float Mold = Mh;
+                ms[h][t] = 1.0f;
+                vsc[h][t] = 1.0f;
+                resc[h][t] = sc[h][t] > Mh;
+                if (resc[h][t]) {
+                    Mh = sc[h][t];
+                    ms[h][t] = expf(Mold - Mh);
+                } else {
+                    vsc[h][t] = expf(sc[h][t] - Mh);
+                }
+                Sh = fmaf(Sh, ms[h][t], vsc[h][t]);
+            }
+            S[h] = Sh;
+            M[h] = Mh;
+        }
+        const uint8_t *vb = (const uint8_t *)v + (size_t)j0 * vs;
+        int h = 0;
+        if (dv == 64)
+            for (; h + 4 <= nh; h += 4) attn_v_pass(4, 4, cn, vb, vs, vkq16 + (size_t)h * dv, dv, ms + h, vsc + h, resc + h);
+        else
+            for (; h + 2 <= nh; h += 2) attn_v_pass(8, 2, cn, vb, vs, vkq16 + (size_t)h * dv, dv, ms + h, vsc + h, resc + h);
+        for (; h < nh; h++)
+            if (dv == 64)
+                attn_v_pass(4, 1, cn, vb, vs, vkq16 + (size_t)h * dv, dv, ms + h, vsc + h, resc + h);
+            else
+                attn_v_pass(8, 1, cn, vb, vs, vkq16 + (size_t)h * dv, dv, ms + h, vsc + h, resc + h);
+    }
+}
+
+static void attn_f16(int n, int nh, int dk, int dv, const kern_f16 *q16, const void *k, size_t ks, const void *v,
                      size_t vs, float scale, kern_f16 *vkq16, float *S, float *M)
 {
-    if (dv == 64)
-        attn_f16_reg(4, n, dk, q16, k, ks, v, vs, scale, vkq16, S, M);
-    else if (dv == 128)
-        attn_f16_reg(8, n, dk, q16, k, ks, v, vs, scale, vkq16, S, M);
-    else
-        attn_f16_body(n, dk, dv, q16, k, ks, v, vs, scale, vkq16, S, M, f16_vec_dot, f16_mad, f16_scale);
+    if (dk % 64 || dk > 128 || (dv != 64 && dv != 128)) {
+        attn_f16_heads(n, nh, dk, dv, q16, k, ks, v, vs, scale, vkq16, S, M, f16_vec_dot, f16_mad, f16_scale);
+        return;
+    }
+    for (int h = 0; h < nh; h += ATT_HB) {
+        const int hn = nh - h < ATT_HB ? nh - h : ATT_HB;
+        attn_f16_group(n, hn, dk, dv, q16 + (size_t)h * dk, k, ks, v, vs, scale, vkq16 + (size_t)h * dv, S + h, M + h);
+    }
 }
 
 /* ---------------------------------------------------------------- SwiGLU */
