@@ -281,12 +281,14 @@ enum { ATT_CH = 64, ATT_HB = 8 };   /* positions per pass, heads per pass */
 #endif
 
 /* Scores of positions j0 .. j0 + cn - 1 for nh (<= ATT_HB) heads: sc[h][t]
- * = f16_dot(dk, K_{j0+t}, q_h) * scale + 0.0f, with dk a multiple of 64:
- * each K row widened once for all heads, 16 positions' folded lane vectors
+ * = f16_dot(dk, K_{j0+t}, q_h) * scale + 0.0f, with dk = 64 * DK64: each
+ * K row widened once for all heads, 16 positions' folded lane vectors
  * reduced together. qf: the heads' q widened (nh * dk floats). */
-static void attn_scores(int cn, int nh, int dk, const float *qf, const uint8_t *k, size_t ks, float scale,
-                        float sc[][ATT_CH])
+static inline __attribute__((always_inline)) void attn_scores(int DK64, int cn, int nh, const float *qf,
+                                                              const uint8_t *k, size_t ks, float scale,
+                                                              float sc[][ATT_CH])
 {
+    const int dk = 64 * DK64;
     const __m512 vscale = _mm512_set1_ps(scale);
     for (int t0 = 0; t0 < cn; t0 += 16) {
         __m512 tv[ATT_HB][16];
@@ -300,28 +302,18 @@ static void attn_scores(int cn, int nh, int dk, const float *qf, const uint8_t *
             /* the cache's rows come from memory (the weights streamed through
              * since this layer last read them): a few rows ahead */
             for (int i = 0; i < 2 * dk; i += 64) _mm_prefetch((const char *)kr + ATT_PF * ks + i, _MM_HINT_T0);
-            _mm_prefetch((const char *)kr + ATT_PF * ks + 2 * dk - 1, _MM_HINT_T0);
-            __m512 a[ATT_HB][4];
-            for (int i = 0; i < dk; i += 64) {
-                const __m512 k0 = load_f16x16(kr + i), k1 = load_f16x16(kr + i + 16);
-                const __m512 k2 = load_f16x16(kr + i + 32), k3 = load_f16x16(kr + i + 48);
-                for (int h = 0; h < nh; h++) {
-                    const float *q = qf + (size_t)h * dk + i;
-                    if (i == 0) {
-                        a[h][0] = _mm512_mul_ps(k0, _mm512_loadu_ps(q));
-                        a[h][1] = _mm512_mul_ps(k1, _mm512_loadu_ps(q + 16));
-                        a[h][2] = _mm512_mul_ps(k2, _mm512_loadu_ps(q + 32));
-                        a[h][3] = _mm512_mul_ps(k3, _mm512_loadu_ps(q + 48));
-                    } else {
-                        a[h][0] = _mm512_fmadd_ps(k0, _mm512_loadu_ps(q), a[h][0]);
-                        a[h][1] = _mm512_fmadd_ps(k1, _mm512_loadu_ps(q + 16), a[h][1]);
-                        a[h][2] = _mm512_fmadd_ps(k2, _mm512_loadu_ps(q + 32), a[h][2]);
-                        a[h][3] = _mm512_fmadd_ps(k3, _mm512_loadu_ps(q + 48), a[h][3]);
-                    }
-                }
+            __m512 kv[8];
+            _Pragma("GCC unroll 8")
+            for (int i = 0; i < 4 * DK64; i++) kv[i] = load_f16x16(kr + 16 * i);
+            for (int h = 0; h < nh; h++) {
+                const float *q = qf + (size_t)h * dk;
+                __m512 a[4];
+                _Pragma("GCC unroll 4")
+                for (int i = 0; i < 4; i++) a[i] = _mm512_mul_ps(kv[i], _mm512_loadu_ps(q + 16 * i));
+                _Pragma("GCC unroll 4")
+                for (int i = 4; i < 4 * DK64; i++) a[i % 4] = _mm512_fmadd_ps(kv[i], _mm512_loadu_ps(q + 16 * i), a[i % 4]);
+                tv[h][slot] = _mm512_add_ps(_mm512_add_ps(a[0], a[2]), _mm512_add_ps(a[1], a[3]));
             }
-            for (int h = 0; h < nh; h++)
-                tv[h][slot] = _mm512_add_ps(_mm512_add_ps(a[h][0], a[h][2]), _mm512_add_ps(a[h][1], a[h][3]));
         }
         for (int h = 0; h < nh; h++) {
             /* (float)(double)x is x: f16_dot's double total adds nothing to one float */
@@ -331,15 +323,56 @@ static void attn_scores(int cn, int nh, int dk, const float *qf, const uint8_t *
     }
 }
 
-/* The V accumulation for NH heads (NV * NH accumulators in registers):
- * acc rounded to half after every step exactly as f16_mad / f16_scale
- * round it in memory. */
-static inline __attribute__((always_inline)) void attn_v_pass(int NV, int NH, int cn, const uint8_t *v, size_t vs,
-                                                              kern_f16 *vkq16, int dv, const float (*ms)[ATT_CH],
-                                                              const float (*vsc)[ATT_CH],
-                                                              const unsigned char (*resc)[ATT_CH])
+/* The softmax bookkeeping of cn positions for nh heads, the body's order
+ * per head: each position's factors ms[t][h] (1 unless the max rose:
+ * resc[t][h]) and vsc[t][h] (1 when it rose), the expf calls in a loop of
+ * their own (nothing live across them), then the S chains as the 8 lanes
+ * of one vector (lane h: S_h = fmaf(S_h, ms, vsc) in position order). */
+static void attn_softmax(int cn, int nh, const float sc[][ATT_CH], float *S, float *M, float ms[][ATT_HB],
+                         float vsc[][ATT_HB], unsigned char resc[][ATT_HB])
+{
+    float e[ATT_CH][ATT_HB];
+    for (int h = 0; h < nh; h++) {
+        float Mh = M[h];
+        for (int t = 0; t < cn; t++) {
+            const float s = sc[h][t];
+            resc[t][h] = s > Mh;
+            if (resc[t][h]) {
+                e[t][h] = Mh - s;   /* expf(M_old - M_new) */
+                Mh = s;
+            } else {
+                e[t][h] = s - Mh;
+            }
+        }
+        M[h] = Mh;
+    }
+    for (int t = 0; t < cn; t++)
+        for (int h = 0; h < nh; h++) e[t][h] = expf(e[t][h]);
+    const __mmask8 lanes = (__mmask8)((1u << nh) - 1);
+    const __m256 one = _mm256_set1_ps(1.0f);
+    __m256 Sv = _mm256_maskz_loadu_ps(lanes, S);
+    for (int t = 0; t < cn; t++) {
+        const __m256 ev = _mm256_maskz_loadu_ps(lanes, e[t]);
+        const __m128i r = _mm_loadl_epi64((const __m128i *)resc[t]);
+        const __mmask8 rm = (__mmask8)_mm_test_epi8_mask(r, r) & lanes;
+        const __m256 m = _mm256_mask_blend_ps(rm, one, ev), c = _mm256_mask_blend_ps(rm, ev, one);
+        Sv = _mm256_fmadd_ps(Sv, m, c);
+        _mm256_storeu_ps(ms[t], m);
+        _mm256_storeu_ps(vsc[t], c);
+    }
+    _mm256_mask_storeu_ps(S, lanes, Sv);
+}
+
+/* The V accumulation for heads h0 .. h0 + NH - 1 (NV * NH accumulators in
+ * registers): acc rounded to half after every step exactly as f16_mad /
+ * f16_scale round it in memory. */
+static inline __attribute__((always_inline)) void attn_v_pass(int NV, int NH, int h0, int cn, const uint8_t *v,
+                                                              size_t vs, kern_f16 *vkq16, int dv,
+                                                              const float ms[][ATT_HB], const float vsc[][ATT_HB],
+                                                              const unsigned char resc[][ATT_HB])
 {
     __m512 acc[4][8];
+    vkq16 += (size_t)h0 * dv;
     _Pragma("GCC unroll 4")
     for (int h = 0; h < NH; h++)
         _Pragma("GCC unroll 8")
@@ -347,18 +380,17 @@ static inline __attribute__((always_inline)) void attn_v_pass(int NV, int NH, in
     for (int t = 0; t < cn; t++) {
         const kern_f16 *vj = (const kern_f16 *)(v + (size_t)t * vs);
         for (int i = 0; i < 2 * dv; i += 64) _mm_prefetch((const char *)vj + ATT_PF * vs + i, _MM_HINT_T0);
-        _mm_prefetch((const char *)vj + ATT_PF * vs + 2 * dv - 1, _MM_HINT_T0);
         __m512 vv[8];
         _Pragma("GCC unroll 8")
         for (int i = 0; i < NV; i++) vv[i] = load_f16x16(vj + 16 * i);
         _Pragma("GCC unroll 4")
         for (int h = 0; h < NH; h++) {
-            if (resc[h][t]) {
-                const __m512 m = _mm512_set1_ps(ms[h][t]);
+            if (resc[t][h0 + h]) {
+                const __m512 m = _mm512_set1_ps(ms[t][h0 + h]);
                 _Pragma("GCC unroll 8")
                 for (int i = 0; i < NV; i++) acc[h][i] = round_f16(_mm512_mul_ps(acc[h][i], m));
             }
-            const __m512 c = _mm512_set1_ps(vsc[h][t]);
+            const __m512 c = _mm512_set1_ps(vsc[t][h0 + h]);
             _Pragma("GCC unroll 8")
             for (int i = 0; i < NV; i++) acc[h][i] = round_f16(_mm512_fmadd_ps(vv[i], c, acc[h][i]));
         }
@@ -371,65 +403,54 @@ static inline __attribute__((always_inline)) void attn_v_pass(int NV, int NH, in
                                 _mm512_cvtps_ph(acc[h][i], _MM_FROUND_TO_NEAREST_INT));
 }
 
-/* attn_f16_heads for up to ATT_HB heads with dk a multiple of 64 and dv
- * 64 or 128, ATT_CH positions at a time in three passes: the scores
- * (attn_scores), the softmax bookkeeping per head (M, S and each
- * position's factors: the expf calls, with no vector live across them,
- * since every zmm is caller-saved), then the V accumulation (attn_v_pass,
- * 4 heads of dv 64 or 2 of dv 128 per V row read). Same operations in the
- * same order per value as the body. */
-static void attn_f16_group(int n, int nh, int dk, int dv, const kern_f16 *q16, const void *k, size_t ks,
-                           const void *v, size_t vs, float scale, kern_f16 *vkq16, float *S, float *M)
+/* attn_f16_heads for up to ATT_HB heads with dk 64 * DK64 and dv 16 * NV
+ * (64 or 128), ATT_CH positions at a time in three passes: the scores
+ * (attn_scores), the softmax bookkeeping (attn_softmax), then the V
+ * accumulation (attn_v_pass: 4 heads of dv 64 or 2 of dv 128 per V row
+ * read). Same operations in the same order per value as the body. */
+static inline __attribute__((always_inline)) void attn_f16_group(int DK64, int NV, int n, int nh,
+                                                                 const kern_f16 *q16, const void *k, size_t ks,
+                                                                 const void *v, size_t vs, float scale,
+                                                                 kern_f16 *vkq16, float *S, float *M)
 {
+    const int dk = 64 * DK64, dv = 16 * NV;
     float qf[ATT_HB * 128];
-    float sc[ATT_HB][ATT_CH], ms[ATT_HB][ATT_CH], vsc[ATT_HB][ATT_CH];
-    unsigned char resc[ATT_HB][ATT_CH];
-    for (int i = 0; i < nh * dk; i++) qf[i] = _cvtsh_ss(q16[i]);
+    float sc[ATT_HB][ATT_CH], ms[ATT_CH][ATT_HB], vsc[ATT_CH][ATT_HB];
+    unsigned char resc[ATT_CH][ATT_HB];
+    for (int i = 0; i < nh * dk; i += 16)
+        _mm512_storeu_ps(qf + i, load_f16x16(q16 + i));
     for (int j0 = 0; j0 < n; j0 += ATT_CH) {
         const int cn = n - j0 < ATT_CH ? n - j0 : ATT_CH;
-        attn_scores(cn, nh, dk, qf, (const uint8_t *)k + (size_t)j0 * ks, ks, scale, sc);
-        for (int h = 0; h < nh; h++) {
-            float Sh = S[h], Mh = M[h];
-            for (int t = 0; t < cn; t++) {
-                const float Mold = Mh;
-                ms[h][t] = 1.0f;
-                vsc[h][t] = 1.0f;
-                resc[h][t] = sc[h][t] > Mh;
-                if (resc[h][t]) {
-                    Mh = sc[h][t];
-                    ms[h][t] = expf(Mold - Mh);
-                } else {
-                    vsc[h][t] = expf(sc[h][t] - Mh);
-                }
-                Sh = fmaf(Sh, ms[h][t], vsc[h][t]);
-            }
-            S[h] = Sh;
-            M[h] = Mh;
-        }
+        attn_scores(DK64, cn, nh, qf, (const uint8_t *)k + (size_t)j0 * ks, ks, scale, sc);
+        attn_softmax(cn, nh, (const float(*)[ATT_CH])sc, S, M, ms, vsc, resc);
         const uint8_t *vb = (const uint8_t *)v + (size_t)j0 * vs;
         int h = 0;
-        if (dv == 64)
-            for (; h + 4 <= nh; h += 4) attn_v_pass(4, 4, cn, vb, vs, vkq16 + (size_t)h * dv, dv, ms + h, vsc + h, resc + h);
-        else
-            for (; h + 2 <= nh; h += 2) attn_v_pass(8, 2, cn, vb, vs, vkq16 + (size_t)h * dv, dv, ms + h, vsc + h, resc + h);
+        for (; h + 8 / NV * 2 <= nh; h += 8 / NV * 2)   /* 4 heads of dv 64, 2 of dv 128 */
+            attn_v_pass(NV, 8 / NV * 2, h, cn, vb, vs, vkq16, dv, (const float(*)[ATT_HB])ms,
+                        (const float(*)[ATT_HB])vsc, (const unsigned char(*)[ATT_HB])resc);
         for (; h < nh; h++)
-            if (dv == 64)
-                attn_v_pass(4, 1, cn, vb, vs, vkq16 + (size_t)h * dv, dv, ms + h, vsc + h, resc + h);
-            else
-                attn_v_pass(8, 1, cn, vb, vs, vkq16 + (size_t)h * dv, dv, ms + h, vsc + h, resc + h);
+            attn_v_pass(NV, 1, h, cn, vb, vs, vkq16, dv, (const float(*)[ATT_HB])ms, (const float(*)[ATT_HB])vsc,
+                        (const unsigned char(*)[ATT_HB])resc);
     }
 }
 
 static void attn_f16(int n, int nh, int dk, int dv, const kern_f16 *q16, const void *k, size_t ks, const void *v,
                      size_t vs, float scale, kern_f16 *vkq16, float *S, float *M)
 {
-    if (dk % 64 || dk > 128 || (dv != 64 && dv != 128)) {
-        attn_f16_heads(n, nh, dk, dv, q16, k, ks, v, vs, scale, vkq16, S, M, f16_vec_dot, f16_mad, f16_scale);
-        return;
-    }
     for (int h = 0; h < nh; h += ATT_HB) {
         const int hn = nh - h < ATT_HB ? nh - h : ATT_HB;
-        attn_f16_group(n, hn, dk, dv, q16 + (size_t)h * dk, k, ks, v, vs, scale, vkq16 + (size_t)h * dv, S + h, M + h);
+        const kern_f16 *qh = q16 + (size_t)h * dk;
+        kern_f16 *oh = vkq16 + (size_t)h * dv;
+        if (dk == 64 && dv == 64)
+            attn_f16_group(1, 4, n, hn, qh, k, ks, v, vs, scale, oh, S + h, M + h);
+        else if (dk == 128 && dv == 128)
+            attn_f16_group(2, 8, n, hn, qh, k, ks, v, vs, scale, oh, S + h, M + h);
+        else if (dk == 64 && dv == 128)
+            attn_f16_group(1, 8, n, hn, qh, k, ks, v, vs, scale, oh, S + h, M + h);
+        else if (dk == 128 && dv == 64)
+            attn_f16_group(2, 4, n, hn, qh, k, ks, v, vs, scale, oh, S + h, M + h);
+        else
+            attn_f16_heads(n, hn, dk, dv, qh, k, ks, v, vs, scale, oh, S + h, M + h, f16_vec_dot, f16_mad, f16_scale);
     }
 }
 
