@@ -76,7 +76,7 @@ static int32_t argmax(const float *x, int n)
 }
 
 int bench_model(const model *m, const kern_table *kt, int n_threads, int pp, int tg, int reps,
-                bench_result *r, char *err, size_t errcap)
+                size_t membw_bytes, bench_result *r, char *err, size_t errcap)
 {
     memset(r, 0, sizeof *r);
     if (pp < 0 || tg < 0 || pp + tg < 1 || reps < 1 || pp > (1 << 20) || tg > (1 << 20) || reps > 1000)
@@ -93,8 +93,9 @@ int bench_model(const model *m, const kern_table *kt, int n_threads, int pp, int
     int32_t *prompt = malloc((size_t)(pp + 1) * sizeof *prompt);
     float *logits = malloc((size_t)n_vocab * sizeof *logits);
     double *tpp = calloc((size_t)reps, sizeof *tpp), *ttg = calloc((size_t)reps, sizeof *ttg);
+    double *probe = calloc((size_t)reps, sizeof *probe), *ratio = calloc((size_t)reps, sizeof *ratio);
     int rc = 0;
-    if (!prompt || !logits || !tpp || !ttg) {
+    if (!prompt || !logits || !tpp || !ttg || !probe || !ratio) {
         rc = berr(err, errcap, BENCH_ERR_NOMEM, "out of memory");
         goto out;
     }
@@ -124,6 +125,15 @@ int bench_model(const model *m, const kern_table *kt, int n_threads, int pp, int
             rc = berr(err, errcap, BENCH_ERR_RUN, "%s", c.err);
             goto out;
         }
+        const double t_pp = now_sec() - t0;
+        if (membw_bytes && tg > 0) {
+            probe[rep] = bench_membw(n_threads, membw_bytes, 5, NULL);
+            if (probe[rep] < 0) {
+                rc = berr(err, errcap, BENCH_ERR_NOMEM, "cannot allocate the %zu MiB bandwidth probe",
+                          membw_bytes >> 20);
+                goto out;
+            }
+        }
         double t1 = now_sec();
         c.prof = &prof;
         for (int i = 0; i < tg; i++) {
@@ -135,7 +145,7 @@ int bench_model(const model *m, const kern_table *kt, int n_threads, int pp, int
         }
         double t2 = now_sec();
         c.prof = NULL;
-        tpp[rep] = t1 - t0;
+        tpp[rep] = t_pp;
         ttg[rep] = t2 - t1;
     }
     r->threads = tp.n_threads;
@@ -161,6 +171,11 @@ int bench_model(const model *m, const kern_table *kt, int n_threads, int pp, int
         r->tg_ms_matmul = prof.matmul * per;
         r->tg_ms_attn = prof.attn * per;
         r->tg_ms_other = (all - prof.matmul - prof.attn) * per;
+        if (membw_bytes) {
+            for (int i = 0; i < reps; i++) ratio[i] = (double)r->decode_bytes * tg / ttg[i] / 1e9 / probe[i];
+            r->membw_gbps = median(probe, reps);
+            r->decode_of_membw = median(ratio, reps);
+        }
     }
 out:
     fwd_kv_free(&kv);
@@ -170,6 +185,8 @@ out:
     free(logits);
     free(tpp);
     free(ttg);
+    free(probe);
+    free(ratio);
     return rc;
 }
 

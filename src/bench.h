@@ -45,16 +45,23 @@ typedef struct bench_result {
     /* a decode step's time split, ms per token over all repetitions:
      * matmuls, attention, the rest (norms, rope, embeddings, sampling) */
     double tg_ms_matmul, tg_ms_attn, tg_ms_other;
+    /* paired probes (membw_bytes > 0): bench_membw right before each
+     * repetition's decode steps; the median probe and the median of the
+     * repetitions' decode GB/s / their own probe (a ratio the machine's
+     * bandwidth drifting over minutes does not skew) */
+    double membw_gbps, decode_of_membw;
 } bench_result;
 
 /* Weight bytes one decode step reads (see above). */
 uint64_t bench_decode_bytes(const model *m);
 
 /* Measure m with kernel table kt (NULL: best) on n_threads threads (<= 0: one
- * per CPU). pp >= 0, tg >= 0, pp + tg >= 1, reps >= 1. 0 or a negative
- * bench_err with a message in err. */
+ * per CPU). pp >= 0, tg >= 0, pp + tg >= 1, reps >= 1; membw_bytes: 0, or
+ * the buffer of a paired bench_membw probe (best of 5) before each
+ * repetition's decode steps. 0 or a negative bench_err with a message in
+ * err. */
 int bench_model(const model *m, const kern_table *kt, int n_threads, int pp, int tg, int reps,
-                bench_result *r, char *err, size_t errcap);
+                size_t membw_bytes, bench_result *r, char *err, size_t errcap);
 
 /* STREAM-like read bandwidth: sum a buffer of `bytes` (much larger than the
  * caches; >= 1 MiB) split over n_threads threads, best of reps passes.

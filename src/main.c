@@ -609,12 +609,15 @@ static int cmd_quantize(int argc, char **argv)
 
 static const char bench_usage[] =
     "usage: mote bench -m MODEL.gguf [-p 128] [-n 128] [-t T[,T...]] [-r 3] [--json] [--kernels NAME] [--no-pack]\n"
+    "                  [--membw-pairs [--size MIB]]\n"
     "       mote bench --membw [-t T[,T...]] [--size MIB] [-r 5] [--json]\n"
     "  pp: one batch of P prompt tokens into an empty context; tg: N decode steps after it;\n"
     "  each the median over R repetitions; decode GB/s = weight bytes read per token x tg t/s\n"
     "  -t         thread counts, comma-separated (default: one per CPU)\n"
     "  --json     one JSON object per thread count per line\n"
     "  --no-pack  measure the mapped weights, not the kernel table's packed copy\n"
+    "  --membw-pairs  also probe the read bandwidth (as --membw) right before each repetition's\n"
+    "             decode steps: median probe and median of decode GB/s / its own probe\n"
     "  --membw    read bandwidth: sum a buffer of MIB MiB (default 1024), best of R passes\n";
 
 static double round2(double v) { return round(v * 100.0) / 100.0; }
@@ -623,13 +626,14 @@ static int cmd_bench(int argc, char **argv)
 {
     const char *path = NULL, *kernels = NULL, *tlist = NULL;
     long pp = 128, tg = 128, reps = -1, size_mib = 1024;
-    int json = 0, membw = 0, no_pack = 0;
+    int json = 0, membw = 0, no_pack = 0, pairs = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *val = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--json")) json = 1;
         else if (!strcmp(a, "--no-pack")) no_pack = 1;
         else if (!strcmp(a, "--membw")) membw = 1;
+        else if (!strcmp(a, "--membw-pairs")) pairs = 1;
         else if (!strcmp(a, "--help")) {
             fputs(bench_usage, stdout);
             return 0;
@@ -729,7 +733,8 @@ static int cmd_bench(int argc, char **argv)
     for (int k = 0; k < n_t; k++) {
         bench_result r;
         char err[256];
-        if (bench_model(&m, kt, threads[k], (int)pp, (int)tg, reps > 0 ? (int)reps : 3, &r, err, sizeof err) < 0) {
+        if (bench_model(&m, kt, threads[k], (int)pp, (int)tg, reps > 0 ? (int)reps : 3,
+                        pairs ? (size_t)size_mib << 20 : 0, &r, err, sizeof err) < 0) {
             fprintf(stderr, "mote bench: %s: %s\n", path, err);
             rc = 1;
             break;
@@ -753,6 +758,12 @@ static int cmd_bench(int argc, char **argv)
             json_write_double(&w, round2(r.tg_tps));
             json_write_key(&w, "decode_gbps");
             json_write_double(&w, round2(r.decode_gbps));
+            if (pairs && r.tg > 0) {
+                json_write_key(&w, "membw_gbps");
+                json_write_double(&w, round2(r.membw_gbps));
+                json_write_key(&w, "decode_of_membw");
+                json_write_double(&w, round(r.decode_of_membw * 1000.0) / 1000.0);
+            }
             json_write_obj_end(&w);
             if (json_writer_finish(&w) < 0) {
                 fprintf(stderr, "mote bench: model path too long for the JSON line\n");
@@ -767,6 +778,9 @@ static int cmd_bench(int argc, char **argv)
                 printf("  decode step: matmul %.2f ms (%.2f GB/s), attention %.2f ms, other %.2f ms\n",
                        r.tg_ms_matmul, r.tg_ms_matmul > 0 ? (double)r.decode_bytes / (r.tg_ms_matmul * 1e6) : 0.0,
                        r.tg_ms_attn, r.tg_ms_other);
+            if (pairs && r.tg > 0)
+                printf("  paired membw probes: median %.2f GB/s; decode / its probe: median %.1f%%\n", r.membw_gbps,
+                       100.0 * r.decode_of_membw);
         }
         fflush(stdout);
     }

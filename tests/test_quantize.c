@@ -582,14 +582,14 @@ static void test_gen_and_bench(void)
         T_CHECK(bench_decode_bytes(&m) == want, "decode bytes: all weights but one token_embd row (%llu)",
                 (unsigned long long)want);
         bench_result r;
-        int rc = bench_model(&m, NULL, 2, 8, 4, 2, &r, err, sizeof err);
+        int rc = bench_model(&m, NULL, 2, 8, 4, 2, 0, &r, err, sizeof err);
         T_CHECK(rc == 0 && r.pp == 8 && r.tg == 4 && r.pp_tps > 0 && r.tg_tps > 0 && r.pp_tps_best >= r.pp_tps &&
                 r.tg_tps_best >= r.tg_tps && fabs(r.decode_gbps - r.tg_tps * (double)want / 1e9) < 1e-9 * r.decode_gbps + 1e-12,
                 "bench_model: pp %.1f t/s, tg %.1f t/s, %.3f GB/s (%s)", r.pp_tps, r.tg_tps, r.decode_gbps,
                 rc ? err : "ok");
-        rc = bench_model(&m, NULL, 1, 0, 3, 1, &r, err, sizeof err);
+        rc = bench_model(&m, NULL, 1, 0, 3, 1, 0, &r, err, sizeof err);
         T_CHECK(rc == 0 && r.pp_tps == 0 && r.tg_tps > 0, "bench_model: tg only");
-        rc = bench_model(&m, NULL, 1, 0, 0, 1, &r, err, sizeof err);
+        rc = bench_model(&m, NULL, 1, 0, 0, 1, 0, &r, err, sizeof err);
         T_CHECK(rc == BENCH_ERR_ARG, "bench_model refuses pp = tg = 0: %s", err);
         model_free(&m);
     } else {
