@@ -82,7 +82,7 @@ model_file() {   # shape type -> path, generating/quantizing when missing
 }
 
 # ---- measurements -------------------------------------------------------------
-# rows of $DIR/rows.txt: shape type threads mote_pp mote_tg mote_gbps peer_pp peer_tg peer_pp_best peer_tg_best size_mib adjacent_membw
+# rows of $DIR/rows.txt: shape type threads mote_pp mote_tg mote_gbps peer_pp peer_tg peer_pp_best peer_tg_best size_mib paired_membw paired_ratio
 ROWS=$DIR/rows.txt
 : >"$ROWS"
 for shape in $SHAPES; do
@@ -90,13 +90,11 @@ for shape in $SHAPES; do
         f=$(model_file "$shape" "$type")
         size=$(awk -v b="$(wc -c <"$f")" 'BEGIN { printf "%.0f", b / 1048576 }')
         log "mote bench $f (load $(cut -d' ' -f1 /proc/loadavg))"
-        # the probe again right before and after: the machine's bandwidth
-        # drifts by 10-20% over minutes here, so the decode figure is also
-        # set against the larger of the two probes bracketing it
-        membw_probe >"$DIR/membw_adj.json"
-        $MOTE bench -m "$f" -p "$PP" -n "$TG" -r "$REPS" -t "$THREADS" --json >"$DIR/mote.json"
-        membw_probe >>"$DIR/membw_adj.json"
-        sed 's/^/adjacent /' "$DIR/membw_adj.json" >>"$RAW"
+        # --membw-pairs: the probe again right before each repetition's
+        # decode steps (the machine's bandwidth drifts by 10-20% over
+        # minutes here), each repetition's decode GB/s set against its own
+        $MOTE bench -m "$f" -p "$PP" -n "$TG" -r "$REPS" -t "$THREADS" --membw-pairs --size "$MEMBW_MIB" --json \
+            >"$DIR/mote.json"
         cat "$DIR/mote.json" >>"$RAW"
         : >"$DIR/peer.txt"
         if [ $have_peer = 1 ]; then
@@ -106,14 +104,16 @@ for shape in $SHAPES; do
             cat "$DIR/peer.txt" >>"$RAW"
         fi
         for t in $(echo "$THREADS" | tr ',' ' '); do
-            m=$(sed -n "s/.*\"threads\":$t,.*\"pp_tps\":\([0-9.e+-]*\),\"tg_tps\":\([0-9.e+-]*\),\"decode_gbps\":\([0-9.e+-]*\)}.*/\1 \2 \3/p" \
+            m=$(sed -n "s/.*\"threads\":$t,.*\"pp_tps\":\([0-9.e+-]*\),\"tg_tps\":\([0-9.e+-]*\),\"decode_gbps\":\([0-9.e+-]*\).*/\1 \2 \3/p" \
+                "$DIR/mote.json")
+            pr=$(sed -n "s/.*\"threads\":$t,.*\"membw_gbps\":\([0-9.e+-]*\),\"decode_of_membw\":\([0-9.e+-]*\)}.*/\1 \2/p" \
                 "$DIR/mote.json")
             # peer table row: | t | pp_best / pp_mean | tg_best / tg_mean |
             p=$(awk -F'|' -v t="$t" '$2 + 0 == t && $3 ~ /\// {
                     split($3, a, "/"); split($4, b, "/");
                     printf "%s %s %s %s", a[2] + 0, b[2] + 0, a[1] + 0, b[1] + 0 }' "$DIR/peer.txt")
             [ -n "$p" ] || p="- - - -"
-            echo "$shape $type $t ${m:-- - -} $p $size $(membw_of "$t" "$DIR/membw_adj.json")" >>"$ROWS"
+            echo "$shape $type $t ${m:-- - -} $p $size ${pr:-- -}" >>"$ROWS"
         done
     done
 done
@@ -121,16 +121,16 @@ done
 # ---- the table ------------------------------------------------------------------
 {
     echo
-    echo "| model | type | MiB | thr | pp$PP mote | pp$PP llama.cpp | ratio | tg$TG mote | tg$TG llama.cpp | ratio | decode GB/s | of membw | adjacent membw | of it |"
+    echo "| model | type | MiB | thr | pp$PP mote | pp$PP llama.cpp | ratio | tg$TG mote | tg$TG llama.cpp | ratio | decode GB/s | of membw | paired membw | decode / paired |"
     echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-    while read -r shape type t mpp mtg mgb ppp ptg pppb ptgb size adj; do
+    while read -r shape type t mpp mtg mgb ppp ptg pppb ptgb size adj pr; do
         bw=$(membw_of "$t")
         awk -v s="$shape" -v ty="$type" -v t="$t" -v mpp="$mpp" -v mtg="$mtg" -v mgb="$mgb" -v ppp="$ppp" \
-            -v ptg="$ptg" -v pppb="$pppb" -v ptgb="$ptgb" -v bw="$bw" -v size="$size" -v adj="$adj" 'BEGIN {
+            -v ptg="$ptg" -v pppb="$pppb" -v ptgb="$ptgb" -v bw="$bw" -v size="$size" -v adj="$adj" -v pr="$pr" 'BEGIN {
             r1 = (ppp + 0 > 0) ? sprintf("%.2f", mpp / ppp) : "-";
             r2 = (ptg + 0 > 0) ? sprintf("%.2f", mtg / ptg) : "-";
             pb = (bw + 0 > 0) ? sprintf("%.0f%%", 100 * mgb / bw) : "-";
-            pa = (adj + 0 > 0) ? sprintf("%.0f%%", 100 * mgb / adj) : "-";
+            pa = (pr + 0 > 0) ? sprintf("%.0f%%", 100 * pr) : "-";
             lp = (ppp + 0 > 0) ? sprintf("%.2f", ppp) : "-";
             lt = (ptg + 0 > 0) ? sprintf("%.2f", ptg) : "-";
             printf "| %s | %s | %s | %s | %.2f | %s | %s | %.2f | %s | %s | %.2f | %s | %s | %s |\n",
@@ -140,7 +140,8 @@ done
     printf "membw (mote bench --membw, %s MiB, best of 5):" "$MEMBW_MIB"
     for t in $(echo "$THREADS" | tr ',' ' '); do printf " %s thread(s) %s GB/s;" "$t" "$(membw_of "$t")"; done
     echo
-    echo "adjacent membw: the larger of the probes run right before and right after that model's mote bench."
+    echo "paired membw: median of the probes (same size, best of 5) run right before each repetition's decode steps;"
+    echo "decode / paired: median over the repetitions of their decode GB/s over their own probe."
     echo "mote: median of $REPS; llama.cpp (node-llama-cpp peer): mean of $REPS (pp over $((PP - 1)) tokens)."
     echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$DIR/results.md"
