@@ -23,8 +23,8 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 #include <string.h>
+#include <time.h>
 
 /* Some of ggml's scalar expressions `a*b + c` are compiled as an FMA
  * (contraction), others not; which ones was measured against the goldens.
@@ -531,15 +531,17 @@ static void mm_worker(void *ctx, int64_t r0, int64_t r1, int ith)
     }
 }
 
-/* x: T rows of n_in floats, x_ld floats apart. w[i] -> out[i] (ld floats
- * per token). Every w[i] must have the same n_in. c->many[0..T) says which
- * rows belong to a sequence with several rows in this matmul. */
+/* For fwd_ctx.prof. */
 static double prof_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
+
+/* x: T rows of n_in floats, x_ld floats apart. w[i] -> out[i] (ld floats
+ * per token). Every w[i] must have the same n_in. c->many[0..T) says which
+ * rows belong to a sequence with several rows in this matmul. */
 
 static void matmul(fwd_ctx *c, int T, const float *x, int64_t x_ld, int n_w,
                    const model_weight *const *w, float *const *out, int64_t ld)
