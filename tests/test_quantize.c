@@ -587,8 +587,16 @@ static void test_gen_and_bench(void)
                 r.tg_tps_best >= r.tg_tps && fabs(r.decode_gbps - r.tg_tps * (double)want / 1e9) < 1e-9 * r.decode_gbps + 1e-12,
                 "bench_model: pp %.1f t/s, tg %.1f t/s, %.3f GB/s (%s)", r.pp_tps, r.tg_tps, r.decode_gbps,
                 rc ? err : "ok");
+        T_CHECK(r.tg_ms_matmul > 0 && r.tg_ms_attn > 0 && r.tg_ms_other >= 0 && r.membw_gbps == 0 &&
+                    r.decode_of_membw == 0,
+                "bench_model: decode step split matmul %.3f / attention %.3f / other %.3f ms, no probes unasked",
+                r.tg_ms_matmul, r.tg_ms_attn, r.tg_ms_other);
         rc = bench_model(&m, NULL, 1, 0, 3, 1, 0, &r, err, sizeof err);
         T_CHECK(rc == 0 && r.pp_tps == 0 && r.tg_tps > 0, "bench_model: tg only");
+        rc = bench_model(&m, NULL, 1, 4, 3, 3, 16u << 20, &r, err, sizeof err);
+        T_CHECK(rc == 0 && r.membw_gbps > 0.1 && r.decode_of_membw > 0 && r.decode_of_membw < 100,
+                "bench_model with paired probes: median %.1f GB/s, decode %.4f of it (%s)", r.membw_gbps,
+                r.decode_of_membw, rc ? err : "ok");
         rc = bench_model(&m, NULL, 1, 0, 0, 1, 0, &r, err, sizeof err);
         T_CHECK(rc == BENCH_ERR_ARG, "bench_model refuses pp = tg = 0: %s", err);
         model_free(&m);
