@@ -436,16 +436,17 @@ int model_open(model *m, const char *path)
     return rc;
 }
 
-/* Matrix i of m, i < 1 + 8 * n_layer: the output (tied included: its
- * packed copy serves the logits, token_embd's view the lookups), then each
- * layer's eight (absent ones have data == NULL). For model_pack /
- * model_free. */
+/* Matrix i of m, i < 8 * n_layer + 1, in the order a forward pass reads
+ * them: each layer's eight (absent ones have data == NULL), then the
+ * output (tied included: its packed copy serves the logits, token_embd's
+ * view the lookups). For model_pack / model_free. */
 static model_weight *model_matrix(model *m, int64_t i)
 {
-    if (i == 0) return &m->output;
-    model_layer *L = &m->layers[(i - 1) / 8];
+    const int64_t n = m->layers ? 8 * (int64_t)m->hp.n_layer : 0;
+    if (i == n) return &m->output;
+    model_layer *L = &m->layers[i / 8];
     model_weight *w[] = {&L->wq, &L->wk, &L->wv, &L->wqkv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
-    return w[(i - 1) % 8];
+    return w[i % 8];
 }
 
 static int64_t model_matrix_count(const model *m) { return m->layers ? 1 + 8 * (int64_t)m->hp.n_layer : 1; }
@@ -454,11 +455,15 @@ static void unpack_all(model *m)
 {
     for (int64_t i = 0; i < model_matrix_count(m); i++) {
         model_weight *w = model_matrix(m, i);
-        free((void *)w->packed);
         w->packed = NULL;
         w->packed_by = NULL;
     }
+    free(m->pack_arena);
+    m->pack_arena = NULL;
 }
+
+/* A matrix's place in the arena: 64-byte aligned. */
+static size_t pack_round(size_t bytes) { return (bytes + 63) & ~(size_t)63; }
 
 /* Bytes of x that model_pack would copy, 0 if it does not pack x. */
 static size_t pack_bytes(const model_weight *x, const kern_table *kt)
@@ -488,30 +493,35 @@ int64_t model_pack(model *m, const kern_table *kt)
     /* the copies are anonymous memory: with too little of it the kernel
      * would kill the process while they fill (overcommit lets the
      * allocation itself succeed), so ask first, keeping 256 MiB spare */
+    if (m->pack_arena) return 0;
     uint64_t want = 0;
-    for (int64_t i = 0; i < model_matrix_count(m); i++) want += pack_bytes(model_matrix(m, i), kt);
+    for (int64_t i = 0; i < model_matrix_count(m); i++) want += pack_round(pack_bytes(model_matrix(m, i), kt));
+    if (!want) return 0;
     const int64_t avail = mem_available();
     if (want && avail >= 0 && (int64_t)want + ((int64_t)256 << 20) > avail) {
         snprintf(m->err, sizeof m->err, "not enough memory to pack the weights (%llu MiB wanted, %lld MiB available)",
                  (unsigned long long)(want >> 20), (long long)(avail >> 20));
         return MODEL_ERR_NOMEM;
     }
+    /* one block, 2 MiB-aligned, on 2 MiB pages where the kernel offers them
+     * (THP "madvise" or "always"): one TLB entry per 2 MiB streamed instead
+     * of 512 (TinyLlama Q4_0 decode +5% at 1 thread); a no-op elsewhere */
+    const size_t huge = (size_t)2 << 20;
+    void *arena = NULL;
+    if (want > SIZE_MAX - huge || posix_memalign(&arena, huge, (size_t)want) != 0) {
+        snprintf(m->err, sizeof m->err, "out of memory packing weights (%llu bytes)", (unsigned long long)want);
+        return MODEL_ERR_NOMEM;
+    }
+    madvise(arena, (size_t)want, MADV_HUGEPAGE);
+    m->pack_arena = arena;
     int64_t total = 0;
+    size_t off = 0;
     for (int64_t i = 0; i < model_matrix_count(m); i++) {
         model_weight *x = model_matrix(m, i);
         const size_t bytes = pack_bytes(x, kt);
         if (!bytes) continue;
-        void *p = NULL;
-        const size_t huge = (size_t)2 << 20;
-        if (posix_memalign(&p, bytes >= huge ? huge : 64, bytes) != 0) {
-            unpack_all(m);
-            snprintf(m->err, sizeof m->err, "out of memory packing weights (%zu bytes)", bytes);
-            return MODEL_ERR_NOMEM;
-        }
-        /* 2 MiB pages where the kernel offers them (THP "madvise" or
-         * "always"): one TLB entry per 2 MiB streamed instead of 512
-         * (TinyLlama Q4_0 decode +5% at 1 thread); a no-op elsewhere */
-        if (bytes >= huge) madvise(p, bytes, MADV_HUGEPAGE);
+        void *p = (uint8_t *)arena + off;
+        off += pack_round(bytes);
         kt->pack[x->type]((int)x->n_in, (int)x->n_out, x->data, x->row_bytes, p);
         x->packed = p;
         x->packed_by = kt->pack[x->type];

@@ -112,6 +112,7 @@ typedef struct model {
     int tied_output;         /* 1 if output.weight is absent */
     const float *rope_freqs; /* (n_rot/2) frequency divisors or NULL (may be unaligned: read via memcpy) */
     model_layer *layers;     /* n_layer entries, owned */
+    void *pack_arena;        /* model_pack's copies, owned */
     char err[256];           /* why the last call failed */
 } model;
 
@@ -125,8 +126,10 @@ int model_init(model *m, const gguf_file *g);
 void model_free(model *m);
 
 /* Pack every matrix that kt has a packed layout for (kt->pack[type];
- * rows a multiple of KERN_PACK_ROWS, contiguous rows) into memory owned by
- * m, freed by model_free; the mapped views stay for everything else (token
+ * rows a multiple of KERN_PACK_ROWS, contiguous rows) into one block of
+ * memory owned by m, freed by model_free, the matrices in the order a
+ * forward pass reads them (so decode streams it from end to end); the
+ * mapped views stay for everything else (token
  * lookups, other tables). Decode then streams the packed copy: on the
  * avx512 table that is twice the unpacking speed, for as much anonymous
  * memory as those matrices take in the file. Call once, before m is shared
@@ -134,7 +137,7 @@ void model_free(model *m);
  * MODEL_ERR_NOMEM with nothing packed (m->err says why: an allocation
  * failed, or the copies would not fit in /proc/meminfo's MemAvailable with
  * 256 MiB to spare); the model then works from the mapping. */
-int64_t model_pack(model *m, const kern_table *kt);
+int64_t model_pack(model *m, const kern_table *kt);   /* a second call packs nothing: 0 */
 
 /* "llama", "qwen2", ... */
 const char *model_arch_name(int arch);
