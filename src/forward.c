@@ -542,7 +542,6 @@ static double prof_now(void)
 /* x: T rows of n_in floats, x_ld floats apart. w[i] -> out[i] (ld floats
  * per token). Every w[i] must have the same n_in. c->many[0..T) says which
  * rows belong to a sequence with several rows in this matmul. */
-
 static void matmul(fwd_ctx *c, int T, const float *x, int64_t x_ld, int n_w,
                    const model_weight *const *w, float *const *out, int64_t ld)
 {

@@ -468,7 +468,7 @@ static size_t pack_round(size_t bytes) { return (bytes + 63) & ~(size_t)63; }
 /* Bytes of x that model_pack would copy, 0 if it does not pack x. */
 static size_t pack_bytes(const model_weight *x, const kern_table *kt)
 {
-    if (!x->data || x->packed || x->type < 0 || x->type >= KERN_TYPE_COUNT || !kt->pack[x->type] ||
+    if (!x->data || x->type < 0 || x->type >= KERN_TYPE_COUNT || !kt->pack[x->type] ||
         !kt->mul_mat_packed[x->type] || x->n_out % KERN_PACK_ROWS || x->n_in > INT32_MAX || x->n_out > INT32_MAX)
         return 0;
     size_t rs = kern_row_size(x->type, x->n_in);
@@ -490,15 +490,15 @@ static int64_t mem_available(void)
 
 int64_t model_pack(model *m, const kern_table *kt)
 {
-    /* the copies are anonymous memory: with too little of it the kernel
-     * would kill the process while they fill (overcommit lets the
-     * allocation itself succeed), so ask first, keeping 256 MiB spare */
     if (m->pack_arena) return 0;
     uint64_t want = 0;
     for (int64_t i = 0; i < model_matrix_count(m); i++) want += pack_round(pack_bytes(model_matrix(m, i), kt));
     if (!want) return 0;
+    /* the copies are anonymous memory: with too little of it the kernel
+     * would kill the process while they fill (overcommit lets the
+     * allocation itself succeed), so ask first, keeping 256 MiB spare */
     const int64_t avail = mem_available();
-    if (want && avail >= 0 && (int64_t)want + ((int64_t)256 << 20) > avail) {
+    if (avail >= 0 && (int64_t)want + ((int64_t)256 << 20) > avail) {
         snprintf(m->err, sizeof m->err, "not enough memory to pack the weights (%llu MiB wanted, %lld MiB available)",
                  (unsigned long long)(want >> 20), (long long)(avail >> 20));
         return MODEL_ERR_NOMEM;

@@ -458,7 +458,7 @@ static void attn_f16(int n, int nh, int dk, int dv, const kern_f16 *q16, const v
 /* ref.c's swiglu, 16 lanes at a time: kern_expf_approx's operations as
  * vector ones (the same roundings lane by lane); lanes whose n falls
  * outside the 2^n-from-bits range (|x| > ~87) or that are NaN take the
- * scalar function, the tail libm expf as in ref. */
+ * scalar function, the tail is ref's own. */
 static void swiglu(int n, float *y, const float *x, const float *g)
 {
     const __m512 r = _mm512_set1_ps(0x1.8p23f), one = _mm512_set1_ps(1.0f);
@@ -490,7 +490,7 @@ static void swiglu(int n, float *y, const float *x, const float *g)
         }
         _mm512_storeu_ps(y + i, _mm512_mul_ps(_mm512_div_ps(xv, _mm512_add_ps(one, e)), _mm512_loadu_ps(g + i)));
     }
-    for (; i < n; i++) y[i] = (x[i] / (1.0f + expf(-x[i]))) * g[i];
+    kern_swiglu_body(n - i, y + i, x + i, g + i);   /* under 16 left: the body's libm tail */
 }
 
 /* ---------------------------------------------------------------- table */

@@ -123,10 +123,10 @@ done
     echo
     echo "| model | type | MiB | thr | pp$PP mote | pp$PP llama.cpp | ratio | tg$TG mote | tg$TG llama.cpp | ratio | decode GB/s | of membw | paired membw | decode / paired |"
     echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-    while read -r shape type t mpp mtg mgb ppp ptg pppb ptgb size adj pr; do
+    while read -r shape type t mpp mtg mgb ppp ptg pppb ptgb size pbw pr; do
         bw=$(membw_of "$t")
         awk -v s="$shape" -v ty="$type" -v t="$t" -v mpp="$mpp" -v mtg="$mtg" -v mgb="$mgb" -v ppp="$ppp" \
-            -v ptg="$ptg" -v pppb="$pppb" -v ptgb="$ptgb" -v bw="$bw" -v size="$size" -v adj="$adj" -v pr="$pr" 'BEGIN {
+            -v ptg="$ptg" -v pppb="$pppb" -v ptgb="$ptgb" -v bw="$bw" -v size="$size" -v pbw="$pbw" -v pr="$pr" 'BEGIN {
             r1 = (ppp + 0 > 0) ? sprintf("%.2f", mpp / ppp) : "-";
             r2 = (ptg + 0 > 0) ? sprintf("%.2f", mtg / ptg) : "-";
             pb = (bw + 0 > 0) ? sprintf("%.0f%%", 100 * mgb / bw) : "-";
@@ -134,7 +134,7 @@ done
             lp = (ppp + 0 > 0) ? sprintf("%.2f", ppp) : "-";
             lt = (ptg + 0 > 0) ? sprintf("%.2f", ptg) : "-";
             printf "| %s | %s | %s | %s | %.2f | %s | %s | %.2f | %s | %s | %.2f | %s | %s | %s |\n",
-                   s, ty, size, t, mpp, lp, r1, mtg, lt, r2, mgb, pb, (adj + 0 > 0) ? adj : "-", pa }'
+                   s, ty, size, t, mpp, lp, r1, mtg, lt, r2, mgb, pb, (pbw + 0 > 0) ? pbw : "-", pa }'
     done <"$ROWS"
     echo
     printf "membw (mote bench --membw, %s MiB, best of 5):" "$MEMBW_MIB"
