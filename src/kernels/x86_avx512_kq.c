@@ -760,7 +760,12 @@ void kx512_q4_k_mul_mat(int n, int nr, int nc, float *s, size_t ldc, const void 
  * place, 16 * nib: sub-block 2g+1) and meets the broadcast activation
  * dwords through vpdpbusd; S_j times sc_j (vpmulld) into an even and an
  * odd sum, the odd one 16 times too big (exact: |16 S_j sc_j| * 4 < 2^28),
- * isum = even + odd / 16. Then ref's two chains, as in q4k_tile. */
+ * isum = even + odd / 16. Then ref's two chains, as in q4k_tile.
+ * The weights get no software prefetch: in a TinyLlama Q4_K_M decode
+ * step (one packed block streamed end to end) the hardware prefetcher
+ * alone streams Q4_K as fast as the Q6_K matrices of the same step, while
+ * prefetcht0 half a super-block ahead cost 12%, two ahead 4%, three 18%,
+ * four 26% (one super-block: 1%; prefetchnta two ahead: 3%). */
 AI void q4k_packed_tile(int nb, int NC, const uint8_t *src, const blk_q8_k *const ac[], float *s, size_t ldc)
 {
     const __m512i m4 = _mm512_set1_epi8(0x0f), m4h = _mm512_set1_epi8((char)0xf0);
@@ -789,11 +794,6 @@ AI void q4k_packed_tile(int nb, int NC, const uint8_t *src, const blk_q8_k *cons
         _Pragma("GCC unroll 4")
         for (int g = 0; g < 4; g++) {
             __m512i se[2], so[2];
-            /* two super-blocks ahead, a quarter of one per step: the
-             * hardware prefetcher alone left this stream 10-15% short of
-             * the read bandwidth (Zen 4; prefetcht1 was worse than none) */
-            _Pragma("GCC unroll 9")
-            for (int k = 0; k < 9; k++) _mm_prefetch((const char *)src + 2 * Q4K_PK + 64 * (9 * g + k), _MM_HINT_T0);
             _Pragma("GCC unroll 8")
             for (int k = 0; k < 8; k++) {
                 const __m512i t = loadu512(src + 256 + 64 * (4 * (2 * g + k / 4) + k % 4));
