@@ -597,7 +597,8 @@ static void matmul1(fwd_ctx *c, int T, const float *x, int64_t x_ld, const model
  * 5. Attention (ggml_compute_forward_flash_attn_ext, CPU)
  *
  * One query row at a time (decode, short prompts): q is converted to the K
- * type (F16) for the dot products, the softmax runs online with libm expf,
+ * type (F16) for the dot products, the softmax runs online with glibc's expf
+ * (kern_expf: what libm gives ggml, the same on every libc),
  * and V*softmax accumulates in an F16 vector (VKQ16) when V is F16, the
  * whole thing divided by the sum at the end.
  *
@@ -672,10 +673,10 @@ FAST static void attn_one(const attn_job *a, const fwd_seg *g, int h, int nh, in
                 float ms = 1.0f, vs = 1.0f;
                 if (s > M[i]) {
                     M[i] = s;
-                    ms = expf(Mold - M[i]);
+                    ms = kern_expf(Mold - M[i]);
                     for (int d = 0; d < DV; d++) acc[d] *= ms;
                 } else {
-                    vs = expf(s - M[i]);
+                    vs = kern_expf(s - M[i]);
                 }
                 for (int d = 0; d < DV; d++) acc[d] = fmaf(v[d], vs, acc[d]);
                 S[i] = CONTRACT(S[i], ms, vs);   /* contracted in ggml's build (measured) */
@@ -761,7 +762,7 @@ FAST static void attn_tile(const attn_job *a, const fwd_seg *g, int h, int t0, i
             const float Mold = Mr[tq];
             const float Mnew = fmaxf(Mold, tmax);
             if (Mnew > Mold) {
-                const float ms = expf(Mold - Mnew);
+                const float ms = kern_expf(Mold - Mnew);
                 for (int d = 0; d < DV; d++) VKQ[tq * DV + d] *= ms;
                 Sr[tq] *= ms;
             }

@@ -29,10 +29,10 @@ static inline void attn_f16_body(int n, int dk, int dv, const kern_f16 *q16, con
         float ms = 1.0f, vsc = 1.0f;
         if (s > M) {
             M = s;
-            ms = expf(Mold - M);
+            ms = kern_expf(Mold - M);
             rescale(dv, vkq16, ms);
         } else {
-            vsc = expf(s - M);
+            vsc = kern_expf(s - M);
         }
         mad(dv, vkq16, (const kern_f16 *)((const uint8_t *)v + (size_t)j * vs), vsc);
         S = fmaf(S, ms, vsc);   /* contracted in ggml's build (measured) */

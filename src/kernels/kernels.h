@@ -109,6 +109,70 @@ static inline float kern_expf_approx(float x)
     return ldexpf(j, ni);
 }
 
+/* glibc's expf, the libm call behind ggml's attention softmax at decode, as
+ * its FMA build computes it on x86-64, written out so that every table can
+ * run it lane by lane and still match libm bit for bit (test_kernels checks
+ * it against libm on every float of magnitude 80-110 and every 1021st bit
+ * pattern; all 2^32 floats were checked once):
+ *   k = round(x * 32 / ln 2) (adding 1.5 * 2^52), r = x * 32 / ln 2 - k,
+ *   exp(x) = 2^(k/32) * (1 + C2 r + C1 r^2 + C0 r^3), all in double, with
+ *   2^(k/32) = the bits KERN_EXP2_TAB[k mod 32] + (k << 47) (the table
+ *   holds the bits of 2^(i/32) minus i << 47).
+ * |x| >= 88 (the top 12 bits >= KERN_EXPF_TOP_SPECIAL) and NaN take
+ * glibc's special cases (kern_expf_special). The specification of
+ * kern_table.attn_f16's exponentials. */
+static const uint64_t KERN_EXP2_TAB[32] = {
+    0x3ff0000000000000ull, 0x3fefd9b0d3158574ull, 0x3fefb5586cf9890full, 0x3fef9301d0125b51ull,
+    0x3fef72b83c7d517bull, 0x3fef54873168b9aaull, 0x3fef387a6e756238ull, 0x3fef1e9df51fdee1ull,
+    0x3fef06fe0a31b715ull, 0x3feef1a7373aa9cbull, 0x3feedea64c123422ull, 0x3feece086061892dull,
+    0x3feebfdad5362a27ull, 0x3feeb42b569d4f82ull, 0x3feeab07dd485429ull, 0x3feea47eb03a5585ull,
+    0x3feea09e667f3bcdull, 0x3fee9f75e8ec5f74ull, 0x3feea11473eb0187ull, 0x3feea589994cce13ull,
+    0x3feeace5422aa0dbull, 0x3feeb737b0cdc5e5ull, 0x3feec49182a3f090ull, 0x3feed503b23e255dull,
+    0x3feee89f995ad3adull, 0x3feeff76f2fb5e47ull, 0x3fef199bdd85529cull, 0x3fef3720dcef9069ull,
+    0x3fef5818dcfba487ull, 0x3fef7c97337b9b5full, 0x3fefa4afa2a490daull, 0x3fefd0765b6e4540ull,
+};
+#define KERN_EXPF_INVLN2N 0x1.71547652b82fep+5   /* 32 / ln 2 */
+#define KERN_EXPF_SHIFT 0x1.8p+52
+#define KERN_EXPF_C0 0x1.c6af84b912394p-20
+#define KERN_EXPF_C1 0x1.ebfce50fac4f3p-13
+#define KERN_EXPF_C2 0x1.62e42ff0c52d6p-6
+#define KERN_EXPF_TOP_SPECIAL 0x42b
+
+/* 1 with *y = expf(x) when x is one of the special cases, else 0 (x then
+ * takes the main path even with its top bits >= KERN_EXPF_TOP_SPECIAL). */
+static inline int kern_expf_special(float x, float *y)
+{
+    uint32_t ux;
+    memcpy(&ux, &x, sizeof ux);
+    if (ux == 0xff800000u) *y = 0.0f;                          /* -inf */
+    else if (((ux >> 20) & 0x7ff) >= 0x7f8) *y = x + x;        /* inf, NaN */
+    else if (x > 0x1.62e42ep6f) *y = INFINITY;                 /* overflow */
+    else if (x < -0x1.9fe368p6f) *y = 0.0f;                    /* underflow */
+    else if (x < -0x1.9d1d9ep6f) *y = 0x1p-149f;               /* glibc's "may underflow" value */
+    else return 0;
+    return 1;
+}
+
+static inline float kern_expf(float x)
+{
+    uint32_t ux;
+    memcpy(&ux, &x, sizeof ux);
+    float y;
+    if (((ux >> 20) & 0x7ff) >= KERN_EXPF_TOP_SPECIAL && kern_expf_special(x, &y)) return y;
+    const double xd = (double)x;
+    double kd = fma(KERN_EXPF_INVLN2N, xd, KERN_EXPF_SHIFT);
+    uint64_t ki;
+    memcpy(&ki, &kd, sizeof ki);
+    kd -= KERN_EXPF_SHIFT;
+    const double r = fma(KERN_EXPF_INVLN2N, xd, -kd);
+    const uint64_t t = KERN_EXP2_TAB[ki & 31] + (ki << 47);
+    double sc;
+    memcpy(&sc, &t, sizeof sc);
+    const double z = fma(KERN_EXPF_C0, r, KERN_EXPF_C1), r2 = r * r;
+    const double p = fma(z, r2, fma(KERN_EXPF_C2, r, 1.0));
+    return (float)(p * sc);
+}
+
 /* kern_table.swiglu's reference body (below), inline so that each table
  * compiles it with its own flags (fmaf is one instruction with FMA, a libm
  * call on baseline x86-64). */
@@ -167,8 +231,8 @@ typedef void (*kern_f32_mad_fn)(int n, float *y, const float *x, float s);
  * per-position online softmax), each row on its own: for head h and each
  * position j
  *   s = vec_dot[F16](dk, K_j, q_h) * scale + 0.0f;
- *   if s > M_h: ms = expf(M_h_old - s), M_h = s, f16_scale(dv, vkq_h, ms), vs = 1
- *   else:       ms = 1, vs = expf(s - M_h);
+ *   if s > M_h: ms = kern_expf(M_h_old - s), M_h = s, f16_scale(dv, vkq_h, ms), vs = 1
+ *   else:       ms = 1, vs = kern_expf(s - M_h);
  *   f16_mad(dv, vkq_h, V_j, vs); S_h = fmaf(S_h, ms, vs).
  * q_h = q16 + h * dk, vkq_h = vkq16 + h * dv (halves); K_j = k + j * ks
  * bytes, V_j = v + j * vs bytes (F16 rows). S[h] and M[h] are read and

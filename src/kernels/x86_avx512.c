@@ -322,10 +322,43 @@ static inline __attribute__((always_inline)) void attn_scores(int DK64, int cn, 
     }
 }
 
+/* kern_expf of 8 lanes: its double operations lane-wise (KERN_EXP2_TAB
+ * looked up by two 16-entry permutes and bit 4); lanes with the special
+ * top bits take kern_expf itself. */
+static inline __m256 expf8(__m256 x)
+{
+    const __m512i t0 = _mm512_loadu_si512(KERN_EXP2_TAB), t1 = _mm512_loadu_si512(KERN_EXP2_TAB + 8);
+    const __m512i t2 = _mm512_loadu_si512(KERN_EXP2_TAB + 16), t3 = _mm512_loadu_si512(KERN_EXP2_TAB + 24);
+    const __m512d invln2n = _mm512_set1_pd(KERN_EXPF_INVLN2N), shift = _mm512_set1_pd(KERN_EXPF_SHIFT);
+    const __m512d xd = _mm512_cvtps_pd(x);
+    __m512d kd = _mm512_fmadd_pd(invln2n, xd, shift);
+    const __m512i ki = _mm512_castpd_si512(kd);
+    kd = _mm512_sub_pd(kd, shift);
+    const __m512d r = _mm512_fmsub_pd(invln2n, xd, kd);
+    const __m512i lo = _mm512_permutex2var_epi64(t0, ki, t1), hi = _mm512_permutex2var_epi64(t2, ki, t3);
+    const __mmask8 upper = _mm512_test_epi64_mask(ki, _mm512_set1_epi64(16));
+    const __m512i tb = _mm512_add_epi64(_mm512_mask_blend_epi64(upper, lo, hi), _mm512_slli_epi64(ki, 47));
+    const __m512d z = _mm512_fmadd_pd(_mm512_set1_pd(KERN_EXPF_C0), r, _mm512_set1_pd(KERN_EXPF_C1));
+    const __m512d p = _mm512_fmadd_pd(z, _mm512_mul_pd(r, r),
+                                      _mm512_fmadd_pd(_mm512_set1_pd(KERN_EXPF_C2), r, _mm512_set1_pd(1.0)));
+    __m256 y = _mm512_cvtpd_ps(_mm512_mul_pd(p, _mm512_castsi512_pd(tb)));
+    const __m256i top = _mm256_and_si256(_mm256_srli_epi32(_mm256_castps_si256(x), 20), _mm256_set1_epi32(0x7ff));
+    const __mmask8 sp = _mm256_cmpge_epi32_mask(top, _mm256_set1_epi32(KERN_EXPF_TOP_SPECIAL));
+    if (sp) {
+        float xs[8], ys[8];
+        _mm256_storeu_ps(xs, x);
+        _mm256_storeu_ps(ys, y);
+        for (int l = 0; l < 8; l++)
+            if (sp >> l & 1) ys[l] = kern_expf(xs[l]);
+        y = _mm256_loadu_ps(ys);
+    }
+    return y;
+}
+
 /* The softmax bookkeeping of cn positions for nh heads, the body's order
  * per head: each position's factors ms[t][h] (1 unless the max rose:
- * resc[t][h]) and vsc[t][h] (1 when it rose), the expf calls in a loop of
- * their own (nothing live across them), then the S chains as the 8 lanes
+ * resc[t][h]) and vsc[t][h] (1 when it rose), the exponentials 8 heads at
+ * a time (expf8), then the S chains as the 8 lanes
  * of one vector (lane h: S_h = fmaf(S_h, ms, vsc) in position order). */
 static void attn_softmax(int cn, int nh, const float sc[][ATT_CH], float *S, float *M, float ms[][ATT_HB],
                          float vsc[][ATT_HB], unsigned char resc[][ATT_HB])
@@ -345,9 +378,8 @@ static void attn_softmax(int cn, int nh, const float sc[][ATT_CH], float *S, flo
         }
         M[h] = Mh;
     }
-    for (int t = 0; t < cn; t++)
-        for (int h = 0; h < nh; h++) e[t][h] = expf(e[t][h]);
     const __mmask8 lanes = (__mmask8)((1u << nh) - 1);
+    for (int t = 0; t < cn; t++) _mm256_mask_storeu_ps(e[t], lanes, expf8(_mm256_maskz_loadu_ps(lanes, e[t])));
     const __m256 one = _mm256_set1_ps(1.0f);
     __m256 Sv = _mm256_maskz_loadu_ps(lanes, S);
     for (int t = 0; t < cn; t++) {
