@@ -44,6 +44,23 @@ static int clamp_threads(int n_threads)
     return n_threads;
 }
 
+/* thread_pool_for_balanced's state: one range per thread, its front and
+ * back in one word (front: low 32 bits) so that the owner taking from the
+ * front and a thief taking from the back claim with one CAS; a cache line
+ * each. */
+struct thread_steal {
+    _Atomic uint64_t fb;
+    char pad[64 - sizeof(uint64_t)];
+};
+
+static int steal_alloc(thread_pool *tp)
+{
+    tp->steal = NULL;
+    if (tp->n_threads <= 1) return 0;
+    tp->steal = aligned_alloc(64, (size_t)tp->n_threads * sizeof *tp->steal);
+    return tp->steal ? 0 : -1;
+}
+
 #if defined(MOTE_THREADS_OPENMP)
 
 /* ---- OpenMP ---- */
@@ -52,6 +69,10 @@ int thread_pool_init(thread_pool *tp, int n_threads)
 {
     tp->n_threads = clamp_threads(n_threads);
     tp->impl = NULL;
+    if (steal_alloc(tp) < 0) {
+        tp->n_threads = 1;
+        return -1;
+    }
     return 0;
 }
 
@@ -76,6 +97,8 @@ void thread_pool_for(thread_pool *tp, int64_t n, thread_fn fn, void *ctx)
 
 void thread_pool_free(thread_pool *tp)
 {
+    free(tp->steal);
+    tp->steal = NULL;
     tp->impl = NULL;
 }
 
@@ -184,6 +207,7 @@ int thread_pool_init(thread_pool *tp, int n_threads)
         p->n_started++;
     }
     tp->impl = p;
+    if (steal_alloc(tp) < 0) goto fail;
     return 0;
 
 fail:
@@ -227,6 +251,8 @@ void thread_pool_for(thread_pool *tp, int64_t n, thread_fn fn, void *ctx)
 
 void thread_pool_free(thread_pool *tp)
 {
+    free(tp->steal);
+    tp->steal = NULL;
     thread_pool_impl *p = tp->impl;
     if (!p) return;
     atomic_store_explicit(&p->quit, 1, memory_order_release);
@@ -241,3 +267,83 @@ void thread_pool_free(thread_pool *tp)
 }
 
 #endif
+
+/* ---- balanced parallel-for (both backends) ---- */
+
+typedef struct balanced_job {
+    thread_steal *r;
+    int nt;
+    uint32_t grain;
+    thread_fn fn;
+    void *ctx;
+} balanced_job;
+
+static uint64_t fb_pack(uint32_t front, uint32_t back)
+{
+    return (uint64_t)back << 32 | front;
+}
+
+/* Claim up to grain items from the front (owner) or the back (thief) of
+ * r: the count claimed (0: none left), the first item in *i0. */
+static uint32_t claim(thread_steal *r, uint32_t grain, int from_back, uint32_t *i0)
+{
+    uint64_t v = atomic_load_explicit(&r->fb, memory_order_relaxed);
+    for (;;) {
+        const uint32_t f = (uint32_t)v, b = (uint32_t)(v >> 32);
+        if (f >= b) return 0;
+        const uint32_t k = b - f < grain ? b - f : grain;
+        const uint64_t nv = from_back ? fb_pack(f, b - k) : fb_pack(f + k, b);
+        if (atomic_compare_exchange_weak_explicit(&r->fb, &v, nv, memory_order_relaxed, memory_order_relaxed)) {
+            *i0 = from_back ? b - k : f;
+            return k;
+        }
+    }
+}
+
+static void balanced_worker(void *ctx, int64_t t0, int64_t t1, int ith)
+{
+    (void)t1;
+    const balanced_job *j = ctx;
+    uint32_t i0, k;
+    while ((k = claim(&j->r[t0], j->grain, 0, &i0)) > 0) j->fn(j->ctx, i0, (int64_t)i0 + k, ith);
+    for (;;) {
+        int victim = -1;
+        uint32_t most = 0;
+        for (int t = 0; t < j->nt; t++) {
+            const uint64_t v = atomic_load_explicit(&j->r[t].fb, memory_order_relaxed);
+            const uint32_t f = (uint32_t)v, b = (uint32_t)(v >> 32);
+            if (b > f && b - f > most) {
+                most = b - f;
+                victim = t;
+            }
+        }
+        if (victim < 0) return;
+        if ((k = claim(&j->r[victim], j->grain, 1, &i0)) > 0) j->fn(j->ctx, i0, (int64_t)i0 + k, ith);
+    }
+}
+
+void thread_pool_for_balanced(thread_pool *tp, int64_t n, int64_t grain, thread_fn fn, void *ctx)
+{
+    if (n <= 0) return;
+    int nt = tp->n_threads;
+    if (nt > n) nt = (int)n;
+    if (grain < 1) grain = 1;
+    if (grain > n) grain = n;
+    if (n >= ((int64_t)1 << 31)) {
+        thread_pool_for(tp, n, fn, ctx);
+        return;
+    }
+    if (nt <= 1 || !tp->steal) {
+        for (int64_t i = 0; i < n; i += grain) fn(ctx, i, i + grain < n ? i + grain : n, 0);
+        return;
+    }
+    balanced_job j = {tp->steal, nt, (uint32_t)grain, fn, ctx};
+    for (int t = 0; t < nt; t++) {
+        int64_t i0, i1;
+        chunk_range(n, nt, t, &i0, &i1);
+        atomic_store_explicit(&tp->steal[t].fb, fb_pack((uint32_t)i0, (uint32_t)i1), memory_order_relaxed);
+    }
+    /* one item per thread: thread t owns range t (the pool's start
+     * publishes the stores above, its end waits for every claim's fn) */
+    thread_pool_for(tp, nt, balanced_worker, &j);
+}

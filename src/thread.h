@@ -13,6 +13,7 @@
  *     thread_pool tp;
  *     if (thread_pool_init(&tp, 4) < 0) ...;
  *     thread_pool_for(&tp, n_rows, fn, ctx);    fn(ctx, i0, i1, ith) per chunk
+ *     thread_pool_for_balanced(&tp, n_rows, grain, fn, ctx);   chunks move between threads
  *     thread_pool_free(&tp);
  *
  * thread_pool_for is not reentrant: one caller thread at a time per pool
@@ -29,9 +30,12 @@ typedef void (*thread_fn)(void *ctx, int64_t i0, int64_t i1, int ith);
 
 typedef struct thread_pool_impl thread_pool_impl;   /* private */
 
+typedef struct thread_steal thread_steal;           /* private */
+
 typedef struct thread_pool {
     int n_threads;            /* threads taking part, caller included (>= 1) */
     thread_pool_impl *impl;   /* private: NULL for one thread or OpenMP */
+    thread_steal *steal;      /* private: thread_pool_for_balanced's ranges */
 } thread_pool;
 
 /* Online CPU count (>= 1). */
@@ -46,6 +50,17 @@ int thread_pool_init(thread_pool *tp, int n_threads);
 /* Run fn over [0, n) split into at most n_threads contiguous chunks; returns
  * when every chunk is done. n <= 0 does nothing. */
 void thread_pool_for(thread_pool *tp, int64_t n, thread_fn fn, void *ctx);
+
+/* thread_pool_for balanced at run time, for items of equal cost on threads
+ * that may not run at equal speed (memory bandwidth shared unevenly, a
+ * core busy with something else). Thread ith starts on the range
+ * thread_pool_for would give it and works through it front to back,
+ * `grain` items per fn call; a thread whose range is done takes grains
+ * from the back of the range with the most items left, until none is
+ * left. So fn sees several [i0, i1) per thread, each of at most grain
+ * items; which thread runs an item is not fixed (use ith only for
+ * scratch). n must be < 2^31 (larger n runs as thread_pool_for). */
+void thread_pool_for_balanced(thread_pool *tp, int64_t n, int64_t grain, thread_fn fn, void *ctx);
 
 /* Stop and join the workers. Safe on a zeroed or failed pool. */
 void thread_pool_free(thread_pool *tp);
