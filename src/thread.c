@@ -185,6 +185,7 @@ int thread_pool_init(thread_pool *tp, int n_threads)
 {
     tp->n_threads = clamp_threads(n_threads);
     tp->impl = NULL;
+    tp->steal = NULL;
     if (tp->n_threads == 1) return 0;
 
     thread_pool_impl *p = calloc(1, sizeof *p);
