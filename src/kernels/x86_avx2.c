@@ -800,6 +800,167 @@ static void attn_f16(int n, int nh, int dk, int dv, const kern_f16 *q16, const v
 /* ref's SwiGLU compiled with FMA (fmaf is one instruction here) */
 static void swiglu(int n, float *y, const float *x, const float *g) { kern_swiglu_body(n, y, x, g); }
 
+/* ---- Q4_K, packed rows ----
+ *
+ * The avx512 table's Q4_K layout (x86_avx512_kq.c): per group of 16 rows
+ * and super-block, 2304 bytes = 36 vectors of 64 bytes, vector k holding
+ * dword k of each row's block in lane r = row r (vectors 0-3: d | dmin
+ * << 16 and the 12 scale bytes; 4-35: the 128 quant bytes). Read here as
+ * two halves of 8 rows: bytes 32h .. 32h + 31 of each vector are rows 8h ..
+ * 8h + 7. Each quant vector half meets the broadcast activation dword of
+ * its 4 quants through maddubs (low nibbles: sub-block 2g, high: 2g + 1);
+ * the 8 dwords of a sub-block add up in int16 (at most 8 * 2 * 15 * 128 =
+ * 30720) before one madd, S_j times sc_j (vpmulld), then ref's two chains
+ * per row lane. Same integers and the same float operations as ref. */
+enum { Q4K_PK = 16 * sizeof(blk_q4_k) };
+
+static void q4_k_pack(int n, int nr, const void *w, size_t wstride, void *out)
+{
+    const int nb = n / QK_K;
+    uint8_t *o = out;
+    for (int g = 0; g < nr / 16; g++)
+        for (int i = 0; i < nb; i++, o += Q4K_PK)
+            for (int r = 0; r < 16; r++) {
+                const uint8_t *b = (const uint8_t *)w + (size_t)(16 * g + r) * wstride + (size_t)i * sizeof(blk_q4_k);
+                for (int k = 0; k < 36; k++) memcpy(o + 64 * k + 4 * r, b + 4 * k, 4);
+            }
+}
+
+static inline __m256i bcast32(const void *p)
+{
+    int32_t v;
+    memcpy(&v, p, sizeof v);
+    return _mm256_set1_epi32(v);
+}
+
+/* pshufb patterns: byte b of each dword as a dword (sc), as two words (m, m) */
+static const uint8_t Q4K_SC_PAT[4][32] = {
+    {0x00, 0x80, 0x80, 0x80, 0x04, 0x80, 0x80, 0x80, 0x08, 0x80, 0x80, 0x80, 0x0c, 0x80, 0x80, 0x80,
+     0x00, 0x80, 0x80, 0x80, 0x04, 0x80, 0x80, 0x80, 0x08, 0x80, 0x80, 0x80, 0x0c, 0x80, 0x80, 0x80},
+    {0x01, 0x80, 0x80, 0x80, 0x05, 0x80, 0x80, 0x80, 0x09, 0x80, 0x80, 0x80, 0x0d, 0x80, 0x80, 0x80,
+     0x01, 0x80, 0x80, 0x80, 0x05, 0x80, 0x80, 0x80, 0x09, 0x80, 0x80, 0x80, 0x0d, 0x80, 0x80, 0x80},
+    {0x02, 0x80, 0x80, 0x80, 0x06, 0x80, 0x80, 0x80, 0x0a, 0x80, 0x80, 0x80, 0x0e, 0x80, 0x80, 0x80,
+     0x02, 0x80, 0x80, 0x80, 0x06, 0x80, 0x80, 0x80, 0x0a, 0x80, 0x80, 0x80, 0x0e, 0x80, 0x80, 0x80},
+    {0x03, 0x80, 0x80, 0x80, 0x07, 0x80, 0x80, 0x80, 0x0b, 0x80, 0x80, 0x80, 0x0f, 0x80, 0x80, 0x80,
+     0x03, 0x80, 0x80, 0x80, 0x07, 0x80, 0x80, 0x80, 0x0b, 0x80, 0x80, 0x80, 0x0f, 0x80, 0x80, 0x80}};
+static const uint8_t Q4K_MM_PAT[4][32] = {
+    {0x00, 0x80, 0x00, 0x80, 0x04, 0x80, 0x04, 0x80, 0x08, 0x80, 0x08, 0x80, 0x0c, 0x80, 0x0c, 0x80,
+     0x00, 0x80, 0x00, 0x80, 0x04, 0x80, 0x04, 0x80, 0x08, 0x80, 0x08, 0x80, 0x0c, 0x80, 0x0c, 0x80},
+    {0x01, 0x80, 0x01, 0x80, 0x05, 0x80, 0x05, 0x80, 0x09, 0x80, 0x09, 0x80, 0x0d, 0x80, 0x0d, 0x80,
+     0x01, 0x80, 0x01, 0x80, 0x05, 0x80, 0x05, 0x80, 0x09, 0x80, 0x09, 0x80, 0x0d, 0x80, 0x0d, 0x80},
+    {0x02, 0x80, 0x02, 0x80, 0x06, 0x80, 0x06, 0x80, 0x0a, 0x80, 0x0a, 0x80, 0x0e, 0x80, 0x0e, 0x80,
+     0x02, 0x80, 0x02, 0x80, 0x06, 0x80, 0x06, 0x80, 0x0a, 0x80, 0x0a, 0x80, 0x0e, 0x80, 0x0e, 0x80},
+    {0x03, 0x80, 0x03, 0x80, 0x07, 0x80, 0x07, 0x80, 0x0b, 0x80, 0x0b, 0x80, 0x0f, 0x80, 0x0f, 0x80,
+     0x03, 0x80, 0x03, 0x80, 0x07, 0x80, 0x07, 0x80, 0x0b, 0x80, 0x0b, 0x80, 0x0f, 0x80, 0x0f, 0x80}};
+
+/* 8 rows' header dwords (z[0]: d | dmin << 16; z[1..3]: scale bytes) ->
+ * d, dmin as floats, sc_j as dwords, (m_j, m_j) as word pairs (ref.c's
+ * k4_scale_min on rows in lanes). */
+static inline void q4k_hdr8(const uint8_t *h, __m256 *dw, __m256 *dmw, __m256i sc[8], __m256i mm[8])
+{
+    const __m256i z0 = loadu256(h), z1 = loadu256(h + 64), z2 = loadu256(h + 128), z3 = loadu256(h + 192);
+    const __m256i lo16 = _mm256_set1_epi32(0xffff);
+    const __m256i dl = _mm256_and_si256(z0, lo16), dh = _mm256_srli_epi32(z0, 16);
+    *dw = _mm256_cvtph_ps(_mm_packus_epi32(_mm256_castsi256_si128(dl), _mm256_extracti128_si256(dl, 1)));
+    *dmw = _mm256_cvtph_ps(_mm_packus_epi32(_mm256_castsi256_si128(dh), _mm256_extracti128_si256(dh, 1)));
+    const __m256i m3f = _mm256_set1_epi8(0x3f), m0f = _mm256_set1_epi8(0x0f), m30 = _mm256_set1_epi8(0x30);
+    __m256i t[4];
+    t[0] = _mm256_and_si256(z1, m3f);
+    t[1] = _mm256_or_si256(_mm256_and_si256(z3, m0f), _mm256_and_si256(_mm256_srli_epi32(z1, 2), m30));
+    t[2] = _mm256_and_si256(z2, m3f);
+    t[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(z3, 4), m0f), _mm256_and_si256(_mm256_srli_epi32(z2, 2), m30));
+    _Pragma("GCC unroll 8")
+    for (int j = 0; j < 8; j++) {
+        sc[j] = _mm256_shuffle_epi8(t[j / 4], loadu256(Q4K_SC_PAT[j % 4]));
+        mm[j] = _mm256_shuffle_epi8(t[2 + j / 4], loadu256(Q4K_MM_PAT[j % 4]));
+    }
+}
+
+/* H halves (rows 8h ..) of one group against NC columns (H * NC <= 2:
+ * the accumulators stay in the 16 registers); s[c * ldc + 8h + lane]. */
+static inline __attribute__((always_inline)) void q4k_packed_tile(int nb, int H, int NC, const uint8_t *src,
+                                                                  const blk_q8_k *const ac[], float *s, size_t ldc)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
+    __m256 sum[2][2], msum[2][2];
+    for (int h = 0; h < H; h++)
+        for (int c = 0; c < NC; c++) sum[h][c] = msum[h][c] = _mm256_setzero_ps();
+    for (int i = 0; i < nb; i++, src += Q4K_PK) {
+        __m256 dw[2], dmw[2];
+        __m256i sc[2][8], mm[2][8], isum[2][2];
+        for (int h = 0; h < H; h++) {
+            q4k_hdr8(src + 32 * h, &dw[h], &dmw[h], sc[h], mm[h]);
+            for (int c = 0; c < NC; c++) isum[h][c] = _mm256_setzero_si256();
+        }
+        _Pragma("GCC unroll 4")
+        for (int g = 0; g < 4; g++) {
+            __m256i el[2][2], eh[2][2];
+            for (int h = 0; h < H; h++)
+                for (int c = 0; c < NC; c++) el[h][c] = eh[h][c] = _mm256_setzero_si256();
+            _Pragma("GCC unroll 8")
+            for (int k = 0; k < 8; k++)
+                for (int h = 0; h < H; h++) {
+                    const __m256i t = loadu256(src + 256 + 64 * (8 * g + k) + 32 * h);
+                    const __m256i lo = _mm256_and_si256(t, m4), hi = _mm256_and_si256(_mm256_srli_epi16(t, 4), m4);
+                    for (int c = 0; c < NC; c++) {
+                        const int8_t *q = ac[c][i].qs + 64 * g + 4 * k;
+                        const __m256i pl = _mm256_maddubs_epi16(lo, bcast32(q)), ph = _mm256_maddubs_epi16(hi, bcast32(q + 32));
+                        el[h][c] = _mm256_add_epi16(el[h][c], pl);
+                        eh[h][c] = _mm256_add_epi16(eh[h][c], ph);
+                    }
+                }
+            for (int h = 0; h < H; h++)
+                for (int c = 0; c < NC; c++) {
+                    const __m256i v = _mm256_add_epi32(_mm256_mullo_epi32(_mm256_madd_epi16(el[h][c], ones), sc[h][2 * g]),
+                                                       _mm256_mullo_epi32(_mm256_madd_epi16(eh[h][c], ones), sc[h][2 * g + 1]));
+                    isum[h][c] = _mm256_add_epi32(isum[h][c], v);
+                }
+        }
+        for (int c = 0; c < NC; c++) {
+            const __m256 da = _mm256_set1_ps(ac[c][i].d);
+            for (int h = 0; h < H; h++) {
+                __m256i imin = _mm256_madd_epi16(mm[h][0], bcast32(ac[c][i].bsums));
+                _Pragma("GCC unroll 7")
+                for (int j = 1; j < 8; j++) imin = _mm256_add_epi32(imin, _mm256_madd_epi16(mm[h][j], bcast32(ac[c][i].bsums + 2 * j)));
+                sum[h][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[h][c]), _mm256_mul_ps(dw[h], da), sum[h][c]);
+                msum[h][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(imin), _mm256_mul_ps(dmw[h], da), msum[h][c]);
+            }
+        }
+    }
+    for (int h = 0; h < H; h++)
+        for (int c = 0; c < NC; c++) _mm256_storeu_ps(s + (size_t)c * ldc + 8 * h, _mm256_sub_ps(sum[h][c], msum[h][c]));
+}
+
+/* kern_table.mul_mat_packed[Q4_K]: one column: both halves of a group per
+ * pass (the group's lines read once); several: halves one at a time, two
+ * columns per pass. */
+static void q4_k_mul_mat_packed(int n, int nr, int nc, float *s, size_t ldc, const void *w, size_t wstride,
+                                const void *a, size_t astride)
+{
+    const int nb = n / QK_K;
+    const uint8_t *ab = a;
+    for (int r0 = 0; r0 + 16 <= nr; r0 += 16) {
+        const uint8_t *src = (const uint8_t *)w + (size_t)r0 * wstride;
+        if (nc == 1) {
+            const blk_q8_k *ac[1] = {(const blk_q8_k *)ab};
+            q4k_packed_tile(nb, 2, 1, src, ac, s + r0, ldc);
+            continue;
+        }
+        for (int h = 0; h < 2; h++) {
+            int c = 0;
+            for (; c + 2 <= nc; c += 2) {
+                const blk_q8_k *ac[2] = {(const blk_q8_k *)(ab + (size_t)c * astride),
+                                         (const blk_q8_k *)(ab + (size_t)(c + 1) * astride)};
+                q4k_packed_tile(nb, 1, 2, src + 32 * h, ac, s + (size_t)c * ldc + r0 + 8 * h, ldc);
+            }
+            if (c < nc) {
+                const blk_q8_k *ac[1] = {(const blk_q8_k *)(ab + (size_t)c * astride)};
+                q4k_packed_tile(nb, 1, 1, src + 32 * h, ac, s + (size_t)c * ldc + r0 + 8 * h, ldc);
+            }
+        }
+    }
+}
+
 /* ---------------------------------------------------------------- table */
 
 const kern_table kern_table_avx2 = {
@@ -825,6 +986,8 @@ const kern_table kern_table_avx2 = {
     .mul_mat = {
         [KERN_Q4_0] = q4_0_mul_mat, [KERN_Q8_0] = q8_0_mul_mat,
     },
+    .pack = {[KERN_Q4_K] = q4_k_pack},
+    .mul_mat_packed = {[KERN_Q4_K] = q4_k_mul_mat_packed},
     .f16_mad = f16_mad,
     .f16_scale = f16_scale,
     .f32_mad = f32_mad,
