@@ -961,6 +961,105 @@ static void q4_k_mul_mat_packed(int n, int nr, int nc, float *s, size_t ldc, con
     }
 }
 
+/* ---- Q4_0, packed rows ----
+ *
+ * The avx512 table's Q4_0 layout (x86_avx512_q4.c): per group of 16 rows
+ * and block, 288 bytes: the 16 rows' d (32 bytes, row order), then 4
+ * vectors of 64 bytes, vector j holding qs dword j of each row in lane r =
+ * row r. Read as two halves of 8 rows (d at 16h, vector half at 32h). Per
+ * half: low nibbles (quants 4j..) and high (16 + 4j..) meet the broadcast
+ * activation dwords through maddubs, 8 of them summed in int16 (at most
+ * 8 * 2 * 15 * 128 = 30720), one madd, minus 8 * sum(a) (the nibbles'
+ * offset), then ref's chain per row lane. */
+enum { Q40_PK = 16 * sizeof(blk_q4_0) };
+
+static void q4_0_pack(int n, int nr, const void *w, size_t wstride, void *out)
+{
+    const int nb = n / QK_32;
+    uint8_t *o = out;
+    for (int g = 0; g < nr / 16; g++)
+        for (int i = 0; i < nb; i++, o += Q40_PK)
+            for (int r = 0; r < 16; r++) {
+                const blk_q4_0 *b = (const blk_q4_0 *)((const uint8_t *)w + (size_t)(16 * g + r) * wstride) + i;
+                memcpy(o + 2 * r, &b->d, 2);
+                for (int j = 0; j < 4; j++) memcpy(o + 32 + 64 * j + 4 * r, b->qs + 4 * j, 4);
+            }
+}
+
+/* 8 * (sum of the block's 32 activation quants) in every lane */
+static inline __m256i q4_0_off8(const int8_t *qs)
+{
+    const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(8), loadu256(qs)), _mm256_set1_epi16(1));
+    __m256i t = _mm256_add_epi32(p, _mm256_permute2x128_si256(p, p, 1));
+    t = _mm256_add_epi32(t, _mm256_shuffle_epi32(t, 0x4e));
+    return _mm256_add_epi32(t, _mm256_shuffle_epi32(t, 0xb1));
+}
+
+/* Halves h0 .. h0 + H - 1 of one group against NC columns (H * NC <= 2),
+ * as q4k_packed_tile; s[c * ldc + 8h + lane], h counted from h0. */
+static inline __attribute__((always_inline)) void q40_packed_tile(int nb, int h0, int H, int NC, const uint8_t *src,
+                                                                  const blk_q8_0 *const ac[], float *s, size_t ldc)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
+    __m256 sum[2][2];
+    for (int h = 0; h < H; h++)
+        for (int c = 0; c < NC; c++) sum[h][c] = _mm256_setzero_ps();
+    for (int i = 0; i < nb; i++, src += Q40_PK) {
+        __m256i e[2][2];
+        for (int h = 0; h < H; h++)
+            for (int c = 0; c < NC; c++) e[h][c] = _mm256_setzero_si256();
+        _Pragma("GCC unroll 4")
+        for (int j = 0; j < 4; j++)
+            for (int h = 0; h < H; h++) {
+                const __m256i t = loadu256(src + 32 + 64 * j + 32 * (h0 + h));
+                const __m256i lo = _mm256_and_si256(t, m4), hi = _mm256_and_si256(_mm256_srli_epi16(t, 4), m4);
+                for (int c = 0; c < NC; c++) {
+                    const int8_t *q = ac[c][i].qs + 4 * j;
+                    e[h][c] = _mm256_add_epi16(e[h][c], _mm256_add_epi16(_mm256_maddubs_epi16(lo, bcast32(q)),
+                                                                         _mm256_maddubs_epi16(hi, bcast32(q + 16))));
+                }
+            }
+        for (int c = 0; c < NC; c++) {
+            const __m256i off = q4_0_off8(ac[c][i].qs);
+            const __m256 da = _mm256_set1_ps(h2f(ac[c][i].d));
+            for (int h = 0; h < H; h++) {
+                const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + 16 * (h0 + h))));
+                const __m256i isum = _mm256_sub_epi32(_mm256_madd_epi16(e[h][c], ones), off);
+                sum[h][c] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum), _mm256_mul_ps(dw, da), sum[h][c]);
+            }
+        }
+    }
+    for (int h = 0; h < H; h++)
+        for (int c = 0; c < NC; c++) _mm256_storeu_ps(s + (size_t)c * ldc + 8 * h, sum[h][c]);
+}
+
+static void q4_0_mul_mat_packed(int n, int nr, int nc, float *s, size_t ldc, const void *w, size_t wstride,
+                                const void *a, size_t astride)
+{
+    const int nb = n / QK_32;
+    const uint8_t *ab = a;
+    for (int r0 = 0; r0 + 16 <= nr; r0 += 16) {
+        const uint8_t *src = (const uint8_t *)w + (size_t)r0 * wstride;
+        if (nc == 1) {
+            const blk_q8_0 *ac[1] = {(const blk_q8_0 *)ab};
+            q40_packed_tile(nb, 0, 2, 1, src, ac, s + r0, ldc);
+            continue;
+        }
+        for (int h = 0; h < 2; h++) {
+            int c = 0;
+            for (; c + 2 <= nc; c += 2) {
+                const blk_q8_0 *ac[2] = {(const blk_q8_0 *)(ab + (size_t)c * astride),
+                                         (const blk_q8_0 *)(ab + (size_t)(c + 1) * astride)};
+                q40_packed_tile(nb, h, 1, 2, src, ac, s + (size_t)c * ldc + r0 + 8 * h, ldc);
+            }
+            if (c < nc) {
+                const blk_q8_0 *ac[1] = {(const blk_q8_0 *)(ab + (size_t)c * astride)};
+                q40_packed_tile(nb, h, 1, 1, src, ac, s + (size_t)c * ldc + r0 + 8 * h, ldc);
+            }
+        }
+    }
+}
+
 /* ---------------------------------------------------------------- table */
 
 const kern_table kern_table_avx2 = {
@@ -986,8 +1085,8 @@ const kern_table kern_table_avx2 = {
     .mul_mat = {
         [KERN_Q4_0] = q4_0_mul_mat, [KERN_Q8_0] = q8_0_mul_mat,
     },
-    .pack = {[KERN_Q4_K] = q4_k_pack},
-    .mul_mat_packed = {[KERN_Q4_K] = q4_k_mul_mat_packed},
+    .pack = {[KERN_Q4_0] = q4_0_pack, [KERN_Q4_K] = q4_k_pack},
+    .mul_mat_packed = {[KERN_Q4_0] = q4_0_mul_mat_packed, [KERN_Q4_K] = q4_k_mul_mat_packed},
     .f16_mad = f16_mad,
     .f16_scale = f16_scale,
     .f32_mad = f32_mad,
