@@ -498,30 +498,90 @@ static void q5_k_vec_dot(int n, float *s, const void *vw, const void *va)
     *s = hsum8(acc) + summs;
 }
 
+/* Q6_K: per 32-element chunk, the 6-bit quants u (lo nibble | 2 high bits
+ * << 4) against a, minus 32 * a, times the chunk's two scales (low and high
+ * 16 elements): chunk_lanes_off's lanes, written as madd(maddubs(u, a), sc)
+ * - madd(maddubs(32, a), sc) (the same integers), so that maddubs(32, a)
+ * (oa) is made once per super-block and column for all rows. The scale
+ * pairs come from the 16 scales widened once (Q6K_SC_PAT). */
+static const uint8_t Q6K_SC_PAT[4][32] = {
+    {0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3},
+    {4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7},
+    {8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 8, 9, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11, 10, 11},
+    {12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13, 12, 13,
+     14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15, 14, 15}};
+
+static inline void q6k_oa(const blk_q8_k *a, __m256i oa[8])
+{
+    const __m256i off = _mm256_set1_epi8(32);
+    for (int c = 0; c < 8; c++) oa[c] = _mm256_maddubs_epi16(off, loadu256(a->qs + 32 * c));
+}
+
+/* The 8 int32 lanes of one super-block of one row (ref's lane sums). */
+static inline __m256i q6k_lanes(const blk_q6_k *w, const blk_q8_k *a, const __m256i oa[8])
+{
+    const __m256i m4 = _mm256_set1_epi8(0xf), m3 = _mm256_set1_epi8(3);
+    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)w->scales));
+    const __m256i scl = _mm256_permute2x128_si256(sc16, sc16, 0x00), sch = _mm256_permute2x128_si256(sc16, sc16, 0x11);
+    __m256i sumi = _mm256_setzero_si256();
+    _Pragma("GCC unroll 2")
+    for (int h = 0; h < 2; h++) {
+        const __m256i l0 = loadu256(w->ql + 64 * h), l1 = loadu256(w->ql + 64 * h + 32);
+        const __m256i qh = loadu256(w->qh + 32 * h);
+        _Pragma("GCC unroll 4")
+        for (int k = 0; k < 4; k++) {
+            const __m256i lo = _mm256_and_si256(_mm256_srli_epi16(k & 1 ? l1 : l0, 4 * (k >> 1)), m4);
+            const __m256i hi = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), m3), 4);
+            const __m256i sc = _mm256_shuffle_epi8(h ? sch : scl, loadu256(Q6K_SC_PAT[k]));
+            const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(_mm256_or_si256(lo, hi), loadu256(a->qs + 128 * h + 32 * k)),
+                                               oa[4 * h + k]);
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, sc));
+        }
+    }
+    return sumi;
+}
+
 static void q6_k_vec_dot(int n, float *s, const void *vw, const void *va)
 {
     const blk_q6_k *w = vw;
     const blk_q8_k *a = va;
-    const __m256i m4 = _mm256_set1_epi8(0xf), m3 = _mm256_set1_epi8(3), off = _mm256_set1_epi8(32);
     __m256 acc = _mm256_setzero_ps();
     for (int i = 0; i < n / QK_K; i++) {
-        const int8_t *sc = w[i].scales;
-        __m256i sumi = _mm256_setzero_si256();
-        for (int h = 0; h < 2; h++) {
-            __m256i l0 = loadu256(w[i].ql + 64 * h), l1 = loadu256(w[i].ql + 64 * h + 32);
-            __m256i qh = loadu256(w[i].qh + 32 * h);
-            for (int k = 0; k < 4; k++) {
-                __m256i lo = _mm256_and_si256(_mm256_srli_epi16(k & 1 ? l1 : l0, 4 * (k >> 1)), m4);
-                __m256i hi = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), m3), 4);
-                int g = 8 * h + 2 * k;
-                sumi = _mm256_add_epi32(sumi, chunk_lanes_off(_mm256_or_si256(lo, hi), off,
-                                                              loadu256(a[i].qs + 128 * h + 32 * k),
-                                                              scale_pair(sc[g], sc[g + 1])));
-            }
-        }
-        acc = lanes_fma(acc, a[i].d * h2f(w[i].d), sumi);
+        __m256i oa[8];
+        q6k_oa(&a[i], oa);
+        acc = lanes_fma(acc, a[i].d * h2f(w[i].d), q6k_lanes(&w[i], &a[i], oa));
     }
     *s = hsum8(acc);
+}
+
+/* kern_table.mul_mat[Q6_K]: several columns (prefill): 4 rows at a time
+ * per column, oa made once for them; one column (decode): row by row (four
+ * interleaved row streams read DRAM at a fifth of one stream's speed). */
+static void q6_k_mul_mat(int n, int nr, int nc, float *s, size_t ldc, const void *vw, size_t wstride,
+                         const void *va, size_t astride)
+{
+    const int nb = n / QK_K;
+    for (int c = 0; c < nc; c++) {
+        const blk_q8_k *a = (const blk_q8_k *)((const uint8_t *)va + (size_t)c * astride);
+        int r = 0;
+        for (; nc > 1 && r + 4 <= nr; r += 4) {
+            const blk_q6_k *w[4];
+            __m256 acc[4];
+            for (int k = 0; k < 4; k++) {
+                w[k] = (const blk_q6_k *)((const uint8_t *)vw + (size_t)(r + k) * wstride);
+                acc[k] = _mm256_setzero_ps();
+            }
+            for (int i = 0; i < nb; i++) {
+                __m256i oa[8];
+                q6k_oa(&a[i], oa);
+                for (int k = 0; k < 4; k++)
+                    acc[k] = lanes_fma(acc[k], a[i].d * h2f(w[k][i].d), q6k_lanes(&w[k][i], &a[i], oa));
+            }
+            for (int k = 0; k < 4; k++) s[(size_t)c * ldc + r + k] = hsum8(acc[k]);
+        }
+        for (; r < nr; r++)
+            q6_k_vec_dot(n, s + (size_t)c * ldc + r, (const uint8_t *)vw + (size_t)r * wstride, a);
+    }
 }
 
 static inline int iq4xs_scale(const blk_iq4_xs *b, int j)
@@ -1083,7 +1143,7 @@ const kern_table kern_table_avx2 = {
         [KERN_IQ4_NL] = iq4_nl_vec_dot, [KERN_IQ4_XS] = iq4_xs_vec_dot,
     },
     .mul_mat = {
-        [KERN_Q4_0] = q4_0_mul_mat, [KERN_Q8_0] = q8_0_mul_mat,
+        [KERN_Q4_0] = q4_0_mul_mat, [KERN_Q8_0] = q8_0_mul_mat, [KERN_Q6_K] = q6_k_mul_mat,
     },
     .pack = {[KERN_Q4_0] = q4_0_pack, [KERN_Q4_K] = q4_k_pack},
     .mul_mat_packed = {[KERN_Q4_0] = q4_0_mul_mat_packed, [KERN_Q4_K] = q4_k_mul_mat_packed},
