@@ -500,10 +500,10 @@ static void q5_k_vec_dot(int n, float *s, const void *vw, const void *va)
 
 /* Q6_K: per 32-element chunk, the 6-bit quants u (lo nibble | 2 high bits
  * << 4) against a, minus 32 * a, times the chunk's two scales (low and high
- * 16 elements): chunk_lanes_off's lanes, written as madd(maddubs(u, a), sc)
- * - madd(maddubs(32, a), sc) (the same integers), so that maddubs(32, a)
- * (oa) is made once per super-block and column for all rows. The scale
- * pairs come from the 16 scales widened once (Q6K_SC_PAT). */
+ * 16 elements): chunk_lanes_off's lanes (maddubs(u, a) - maddubs(32, a) in
+ * int16, |.| <= 16128 + 8192, then madd by the scales), with maddubs(32, a)
+ * (oa) made once per super-block and column for all rows. The scale pairs
+ * come from the 16 scales widened once (Q6K_SC_PAT). */
 static const uint8_t Q6K_SC_PAT[4][32] = {
     {0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3, 2, 3},
     {4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 4, 5, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7, 6, 7},
