@@ -773,46 +773,53 @@ static void q4_0_mul_mat(int n, int nr, int nc, float *s, size_t ldc,
                          (const uint8_t *)va + (size_t)c * astride);
 }
 
+/* NR rows x NC columns of Q8_0 (NR * NC accumulators, the rows' quants and
+ * their absolute values: at most 14 of the 16 registers with NR 2, NC 3),
+ * ref's lanes per pair: the sign trick, then lanes_fma with dw * da. */
+static inline __attribute__((always_inline)) void q8_0_tile(int nb, int NR, int NC, const uint8_t *w0, size_t wstride,
+                                                            const uint8_t *a0, size_t astride, float *s, size_t ldc)
+{
+    __m256 acc[2][3];
+    for (int k = 0; k < NR; k++)
+        for (int c = 0; c < NC; c++) acc[k][c] = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        __m256i q[2], ax[2];
+        float dw[2];
+        for (int k = 0; k < NR; k++) {
+            const blk_q8_0 *wb = (const blk_q8_0 *)(w0 + (size_t)k * wstride) + b;
+            q[k] = loadu256(wb->qs);
+            ax[k] = _mm256_sign_epi8(q[k], q[k]);
+            dw[k] = h2f(wb->d);
+        }
+        for (int c = 0; c < NC; c++) {
+            const blk_q8_0 *ab = (const blk_q8_0 *)(a0 + (size_t)c * astride) + b;
+            const __m256i av = loadu256(ab->qs);
+            const float da = h2f(ab->d);
+            for (int k = 0; k < NR; k++)
+                acc[k][c] = lanes_fma(acc[k][c], dw[k] * da, dot_us(ax[k], _mm256_sign_epi8(av, q[k])));
+        }
+    }
+    for (int k = 0; k < NR; k++)
+        for (int c = 0; c < NC; c++) s[(size_t)c * ldc + k] = hsum8(acc[k][c]);
+}
+
 static void q8_0_mul_mat(int n, int nr, int nc, float *s, size_t ldc,
                          const void *vw, size_t wstride, const void *va, size_t astride)
 {
     const int nb = n / QK_32;
+    const uint8_t *w = vw, *a = va;
     int r = 0;
-    if (nc == 1) goto rest;  /* one column: row-by-row vec_dot streams faster */
-    for (; r + 4 <= nr; r += 4) {
-        const uint8_t *w0 = (const uint8_t *)vw + (size_t)r * wstride;
-        for (int c0 = 0; c0 < nc; c0 += 2) {
-            int ncc = nc - c0 < 2 ? nc - c0 : 2;
-            __m256 acc[2][4];
-            for (int c = 0; c < 2; c++)
-                for (int k = 0; k < 4; k++) acc[c][k] = _mm256_setzero_ps();
-            for (int b = 0; b < nb; b++) {
-                const blk_q8_0 *wb[4];
-                __m256i ax[4], q[4];
-                for (int k = 0; k < 4; k++) {
-                    wb[k] = (const blk_q8_0 *)(w0 + (size_t)k * wstride) + b;
-                    q[k] = loadu256(wb[k]->qs);
-                    ax[k] = _mm256_sign_epi8(q[k], q[k]);
-                }
-                float dw[4];
-                _mm_storeu_ps(dw, h2f4(&wb[0]->d, &wb[1]->d, &wb[2]->d, &wb[3]->d));
-                for (int c = 0; c < ncc; c++) {
-                    const blk_q8_0 *ab = (const blk_q8_0 *)((const uint8_t *)va + (size_t)(c0 + c) * astride) + b;
-                    __m256i av = loadu256(ab->qs);
-                    float da = h2f(ab->d);
-                    for (int k = 0; k < 4; k++)
-                        acc[c][k] = lanes_fma(acc[c][k], dw[k] * da, dot_us(ax[k], _mm256_sign_epi8(av, q[k])));
-                }
-            }
-            for (int c = 0; c < ncc; c++)
-                for (int k = 0; k < 4; k++) s[(size_t)(c0 + c) * ldc + r + k] = hsum8(acc[c][k]);
+    if (nc > 1)  /* one column: row-by-row vec_dot streams faster */
+        for (; r + 2 <= nr; r += 2) {
+            const uint8_t *w0 = w + (size_t)r * wstride;
+            int c = 0;
+            for (; c + 3 <= nc; c += 3) q8_0_tile(nb, 2, 3, w0, wstride, a + (size_t)c * astride, astride, s + (size_t)c * ldc + r, ldc);
+            if (nc - c == 2) q8_0_tile(nb, 2, 2, w0, wstride, a + (size_t)c * astride, astride, s + (size_t)c * ldc + r, ldc);
+            if (nc - c == 1) q8_0_tile(nb, 2, 1, w0, wstride, a + (size_t)c * astride, astride, s + (size_t)c * ldc + r, ldc);
         }
-    }
-rest:
     for (; r < nr; r++)
         for (int c = 0; c < nc; c++)
-            q8_0_vec_dot(n, s + (size_t)c * ldc + r, (const uint8_t *)vw + (size_t)r * wstride,
-                         (const uint8_t *)va + (size_t)c * astride);
+            q8_0_vec_dot(n, s + (size_t)c * ldc + r, w + (size_t)r * wstride, a + (size_t)c * astride);
 }
 
 /* ------------------------------------------------------- F16 vector ops */
