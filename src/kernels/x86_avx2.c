@@ -4,7 +4,9 @@
  *
  * Same contract as the reference (ref.c): from_float bit-identical (the
  * activation arithmetic of ggml's x86 build), vec_dot = exact integer dot
- * per block, scaled and accumulated in f32 lanes.
+ * per block, scaled and accumulated in f32 lanes. Q4_0 and Q4_K have
+ * packed layouts (the avx512 table's bytes, read as 8-row halves; see
+ * "packed rows" below): rows in lanes, no horizontal sums.
  *
  * Integer dots: _mm256_maddubs_epi16 multiplies unsigned by signed bytes and
  * adds pairs into int16. For signed x signed we use the sign trick:
