@@ -888,11 +888,13 @@ static void q4_k_pack(int n, int nr, const void *w, size_t wstride, void *out)
     const int nb = n / QK_K;
     uint8_t *o = out;
     for (int g = 0; g < nr / 16; g++)
-        for (int i = 0; i < nb; i++, o += Q4K_PK)
-            for (int r = 0; r < 16; r++) {
-                const uint8_t *b = (const uint8_t *)w + (size_t)(16 * g + r) * wstride + (size_t)i * sizeof(blk_q4_k);
-                for (int k = 0; k < 36; k++) memcpy(o + 64 * k + 4 * r, b + 4 * k, 4);
-            }
+        for (int i = 0; i < nb; i++, o += Q4K_PK) {
+            const uint8_t *b[16];
+            for (int r = 0; r < 16; r++)
+                b[r] = (const uint8_t *)w + (size_t)(16 * g + r) * wstride + (size_t)i * sizeof(blk_q4_k);
+            for (int k = 0; k < 36; k++)   /* each 64-byte vector written whole, in order */
+                for (int r = 0; r < 16; r++) memcpy(o + 64 * k + 4 * r, b[r] + 4 * k, 4);
+        }
 }
 
 static inline __m256i bcast32(const void *p)
@@ -1047,12 +1049,15 @@ static void q4_0_pack(int n, int nr, const void *w, size_t wstride, void *out)
     const int nb = n / QK_32;
     uint8_t *o = out;
     for (int g = 0; g < nr / 16; g++)
-        for (int i = 0; i < nb; i++, o += Q40_PK)
+        for (int i = 0; i < nb; i++, o += Q40_PK) {
+            const blk_q4_0 *b[16];
             for (int r = 0; r < 16; r++) {
-                const blk_q4_0 *b = (const blk_q4_0 *)((const uint8_t *)w + (size_t)(16 * g + r) * wstride) + i;
-                memcpy(o + 2 * r, &b->d, 2);
-                for (int j = 0; j < 4; j++) memcpy(o + 32 + 64 * j + 4 * r, b->qs + 4 * j, 4);
+                b[r] = (const blk_q4_0 *)((const uint8_t *)w + (size_t)(16 * g + r) * wstride) + i;
+                memcpy(o + 2 * r, &b[r]->d, 2);
             }
+            for (int j = 0; j < 4; j++)   /* each 64-byte vector written whole, in order */
+                for (int r = 0; r < 16; r++) memcpy(o + 32 + 64 * j + 4 * r, b[r]->qs + 4 * j, 4);
+        }
 }
 
 /* 8 * (sum of the block's 32 activation quants) in every lane */
