@@ -883,18 +883,30 @@ static void swiglu(int n, float *y, const float *x, const float *g) { kern_swigl
  * per row lane. Same integers and the same float operations as ref. */
 enum { Q4K_PK = 16 * sizeof(blk_q4_k) };
 
-static void q4_k_pack(int n, int nr, const void *w, size_t wstride, void *out)
+/* The avx512 tables' rows-in-lanes packing, by byte moves: per group of
+ * 16 rows and block of bsize bytes, each row's first `head` bytes in row
+ * order, then 64-byte vectors k = 0, 1, ... holding dword k of each row's
+ * remaining bytes in lane r = row r (each vector written whole, in order). */
+static void pack_rows16(int nb, int nr, const void *w, size_t wstride, size_t bsize, size_t head, void *out)
 {
-    const int nb = n / QK_K;
+    const size_t nvec = (bsize - head) / 4;
     uint8_t *o = out;
     for (int g = 0; g < nr / 16; g++)
-        for (int i = 0; i < nb; i++, o += Q4K_PK) {
+        for (int i = 0; i < nb; i++) {
             const uint8_t *b[16];
-            for (int r = 0; r < 16; r++)
-                b[r] = (const uint8_t *)w + (size_t)(16 * g + r) * wstride + (size_t)i * sizeof(blk_q4_k);
-            for (int k = 0; k < 36; k++)   /* each 64-byte vector written whole, in order */
-                for (int r = 0; r < 16; r++) memcpy(o + 64 * k + 4 * r, b[r] + 4 * k, 4);
+            for (int r = 0; r < 16; r++) {
+                b[r] = (const uint8_t *)w + (size_t)(16 * g + r) * wstride + (size_t)i * bsize;
+                memcpy(o + head * r, b[r], head);
+            }
+            o += 16 * head;
+            for (size_t k = 0; k < nvec; k++, o += 64)
+                for (int r = 0; r < 16; r++) memcpy(o + 4 * r, b[r] + head + 4 * k, 4);
         }
+}
+
+static void q4_k_pack(int n, int nr, const void *w, size_t wstride, void *out)
+{
+    pack_rows16(n / QK_K, nr, w, wstride, sizeof(blk_q4_k), 0, out);
 }
 
 static inline __m256i bcast32(const void *p)
@@ -1046,18 +1058,7 @@ enum { Q40_PK = 16 * sizeof(blk_q4_0) };
 
 static void q4_0_pack(int n, int nr, const void *w, size_t wstride, void *out)
 {
-    const int nb = n / QK_32;
-    uint8_t *o = out;
-    for (int g = 0; g < nr / 16; g++)
-        for (int i = 0; i < nb; i++, o += Q40_PK) {
-            const blk_q4_0 *b[16];
-            for (int r = 0; r < 16; r++) {
-                b[r] = (const blk_q4_0 *)((const uint8_t *)w + (size_t)(16 * g + r) * wstride) + i;
-                memcpy(o + 2 * r, &b[r]->d, 2);
-            }
-            for (int j = 0; j < 4; j++)   /* each 64-byte vector written whole, in order */
-                for (int r = 0; r < 16; r++) memcpy(o + 32 + 64 * j + 4 * r, b[r]->qs + 4 * j, 4);
-        }
+    pack_rows16(n / QK_32, nr, w, wstride, sizeof(blk_q4_0), sizeof(kern_f16), out);
 }
 
 /* 8 * (sum of the block's 32 activation quants) in every lane */
