@@ -129,11 +129,10 @@ void model_free(model *m);
  * rows a multiple of KERN_PACK_ROWS, contiguous rows) into one block of
  * memory owned by m, freed by model_free, the matrices in the order a
  * forward pass reads them (so decode streams it from end to end); the
- * mapped views stay for everything else (token
- * lookups, other tables). Decode then streams the packed copy: on the
- * avx512 table twice the unpacking speed, on avx2 (Q4_0, Q4_K) 2.5-3.5
- * times (doc/performance.md), for as much anonymous
- * memory as those matrices take in the file. Call once, before m is shared
+ * mapped views stay for everything else (token lookups, other tables).
+ * Decode then streams the packed copy: on the avx512 table twice the
+ * unpacking speed, on avx2 (Q4_0, Q4_K) 2.5-3.5 times (doc/performance.md),
+ * for as much anonymous memory as those matrices take in the file. Call once, before m is shared
  * between threads. Returns the bytes packed (0: nothing to pack), or
  * MODEL_ERR_NOMEM with nothing packed (m->err says why: an allocation
  * failed, or the copies would not fit in /proc/meminfo's MemAvailable with

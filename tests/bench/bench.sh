@@ -61,8 +61,8 @@ dirty=$(git status --porcelain --untracked-files=no 2>/dev/null | grep -q . && e
 # ---- memory read bandwidth ----------------------------------------------------
 membw_probe() { $MOTE bench --membw -t "$THREADS" --size "$MEMBW_MIB" -r 5 --json; }
 membw_probe | tee -a "$RAW" >"$DIR/membw.json"
-membw_of() {   # threads [file] -> GB/s (the largest in the file)
-    sed -n "s/.*\"membw_gbps\":\([0-9.]*\),\"threads\":$1,.*/\1/p" "${2:-$DIR/membw.json}" | sort -g | tail -1
+membw_of() {   # threads -> GB/s of the start probe
+    sed -n "s/.*\"membw_gbps\":\([0-9.]*\),\"threads\":$1,.*/\1/p" "$DIR/membw.json" | sort -g | tail -1
 }
 for t in $(echo "$THREADS" | tr ',' ' '); do log "membw $t thread(s): $(membw_of "$t") GB/s"; done
 
